@@ -1,0 +1,49 @@
+"""The ``scenemem`` command: one sub-command module per job, registered in ``COMMANDS``.
+
+Every sub-command prints one clear line and exits with status 2 on bad input (any
+``SceneMemError``); tracebacks are reserved for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from scenemem_ros.errors import SceneMemError
+
+# name -> module under scenemem_ros.cli that defines ``register(subparsers)``
+COMMANDS = {
+    'world': 'scenemem_ros.cli.world',
+    'bag': 'scenemem_ros.cli.bag',
+    'demo': 'scenemem_ros.cli.demo',
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='scenemem',
+        description='Learned memory of known scenes: synthetic worlds, rosbag2 tools, training, '
+                    'evaluation and the ROS 2 demo.')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except SceneMemError as error:
+        print(f'scenemem {args.command}: error: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(status or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Frame/Sequence types, rosbag2 read/write, dataset readers (no ROS imports)."""

@@ -1,0 +1,1 @@
+"""scenemem_ros.ros."""
