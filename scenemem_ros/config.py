@@ -64,7 +64,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             if len(args) != len(value):
                 raise ConfigError(f'{where}: expected {len(args)} items, got {len(value)}')
             return tuple(_coerce(item, item_type, f'{where}[{index}]')
-                         for index, (item, item_type) in enumerate(zip(value, args)))
+                         for index, (item, item_type) in enumerate(zip(value, args, strict=False)))
         item_type = args[0] if args else Any
         items = [_coerce(v, item_type, f'{where}[{i}]') for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items

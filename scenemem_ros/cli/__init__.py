@@ -17,6 +17,8 @@ from scenemem_ros.errors import SceneMemError
 COMMANDS = {
     'world': 'scenemem_ros.cli.world',
     'bag': 'scenemem_ros.cli.bag',
+    'train': 'scenemem_ros.cli.train',
+    'eval': 'scenemem_ros.cli.evaluate',
     'demo': 'scenemem_ros.cli.demo',
 }
 

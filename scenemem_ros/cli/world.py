@@ -10,7 +10,6 @@ from scenemem_ros.cli.common import add_json_flag, emit
 from scenemem_ros.world.changes import ChangeKind
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         'world', help='generate a synthetic scene, its ground truth and bag(s)',
@@ -35,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scenemem_ros.world.errors import WorldError
     from scenemem_ros.training.synthesis import SynthesisRequest, synthesize
+    from scenemem_ros.world.errors import WorldError
 
     if args.frames < 0:
         raise WorldError(f'--frames must be >= 0, got {args.frames}')

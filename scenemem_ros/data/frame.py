@@ -102,7 +102,7 @@ class Sequence:
 
     def __post_init__(self) -> None:
         stamps = [f.stamp for f in self.frames]
-        if any(b < a for a, b in zip(stamps, stamps[1:])):
+        if any(b < a for a, b in zip(stamps, stamps[1:], strict=False)):
             raise DataError(f'Sequence {self.name!r}: frame stamps are not sorted')
 
     def __len__(self) -> int:

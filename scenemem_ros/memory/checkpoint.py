@@ -5,7 +5,8 @@ Layout (format ``scenemem-memory``, version 1)::
     header                  uint8 JSON: format, version, field config, scenes (origin, extent,
                             shapes), free-form metadata (training figures, source)
     decoder/<name>          float32 decoder weights
-    scene/<scene>/level<i>  float16 (C, Z, Y, X) feature grid of level i
+    scene/<scene>/level<i>  int8 (C, Z, Y, X) feature grid of level i, times the header's
+                            per-level scale (symmetric 8-bit quantisation)
     scene/<scene>/observed  packed bits of the (X, Y, Z) observed-space mask
 
 No pickled objects are read (``allow_pickle=False``). Writes go to a temporary file in the same
@@ -63,13 +64,17 @@ def save_memory(field: SceneMemoryField, path: str | Path,
     scenes: dict[str, Any] = {}
     for name in field.scene_names():
         grid = field.scene(name)
+        scales = []
         for index, level in enumerate(grid.levels):
-            arrays[f'scene/{name}/level{index}'] = level.detach().cpu().numpy().astype(np.float16)
+            values = level.detach().cpu().numpy()
+            scale = float(np.abs(values).max(initial=0.0)) / 127.0 or 1.0
+            arrays[f'scene/{name}/level{index}'] = np.round(values / scale).astype(np.int8)
+            scales.append(scale)
         observed = grid.observed.cpu().numpy()
         arrays[f'scene/{name}/observed'] = np.packbits(observed.reshape(-1))
         low, high = grid.bounds
         scenes[name] = {'origin': low.tolist(), 'extent': (high - low).tolist(),
-                        'observed_shape': list(observed.shape)}
+                        'observed_shape': list(observed.shape), 'level_scales': scales}
     for key, value in field.decoder.state_dict().items():
         arrays[f'decoder/{key}'] = value.detach().cpu().numpy().astype(np.float32)
     header = {'format': FORMAT, 'version': VERSION, 'field': config_to_dict(field.config),
@@ -134,13 +139,14 @@ def load_memory(path: str | Path, device: str | torch.device = 'cpu'
 
 def _fill_scene(grid: SceneGrid, name: str, info: dict[str, Any],
                 arrays: dict[str, np.ndarray]) -> None:
+    scales = info['level_scales']
     for index, level in enumerate(grid.levels):
         stored = arrays[f'scene/{name}/level{index}']
-        if tuple(stored.shape) != tuple(level.shape):
-            raise ValueError(f'scene {name} level {index} has shape {stored.shape}, '
-                             f'expected {tuple(level.shape)}')
+        if tuple(stored.shape) != tuple(level.shape) or stored.dtype != np.int8:
+            raise ValueError(f'scene {name} level {index} is {stored.dtype} {stored.shape}, '
+                             f'expected int8 {tuple(level.shape)}')
         with torch.no_grad():
-            level.copy_(torch.from_numpy(stored.astype(np.float32)))
+            level.copy_(torch.from_numpy(stored.astype(np.float32) * float(scales[index])))
     shape = tuple(info['observed_shape'])
     if shape != tuple(grid.observed.shape):
         raise ValueError(f'scene {name} observed mask shape {shape} != {tuple(grid.observed.shape)}')

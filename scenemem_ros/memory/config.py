@@ -30,7 +30,7 @@ class FieldConfig:
     features_per_level: int = 4
     decoder_hidden: int = 32
     truncation: float = 0.16
-    observed_resolution: float = 0.1
+    observed_resolution: float = 0.05
     padding: float = 0.3
 
     def __post_init__(self) -> None:

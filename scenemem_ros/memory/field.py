@@ -53,7 +53,7 @@ class SceneGrid(nn.Module):
     def features(self, points: torch.Tensor) -> torch.Tensor:
         """(N, 3) world points -> (N, L * C) concatenated trilinear features (0 outside)."""
         samples = []
-        for resolution, grid in zip(self.level_resolutions, self.levels):
+        for resolution, grid in zip(self.level_resolutions, self.levels, strict=False):
             span = torch.tensor([grid.shape[3] - 1, grid.shape[2] - 1, grid.shape[1] - 1],
                                 dtype=points.dtype, device=points.device) * resolution
             normalized = 2.0 * (points - self.origin) / span - 1.0

@@ -54,7 +54,7 @@ class Box:
             raise MemoryModelError(f'Box corners need 3 numbers, got {self.minimum}, {self.maximum}')
         if not all(math.isfinite(v) for v in low + high):
             raise MemoryModelError(f'Box corners must be finite, got {low}, {high}')
-        if any(h <= lo for lo, h in zip(low, high)):
+        if any(h <= lo for lo, h in zip(low, high, strict=False)):
             raise MemoryModelError(f'Box needs minimum < maximum on every axis, got {low}, {high}')
         object.__setattr__(self, 'minimum', low)
         object.__setattr__(self, 'maximum', high)
@@ -165,7 +165,7 @@ def _box_slices(grid_origin: np.ndarray, resolution: float, shape: tuple[int, ..
     high = np.clip(high, 0, shape)
     if (high <= low).any():
         return None
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=False))
 
 
 def ordered(overrides: Iterable[Override], now: float | None = None) -> list[Override]:
@@ -173,7 +173,7 @@ def ordered(overrides: Iterable[Override], now: float | None = None) -> list[Ove
     return sorted((o for o in overrides if o.active(now)), key=lambda o: (o.first_seen, o.id))
 
 
-def apply_to_voxels(occupied: np.ndarray, observed: np.ndarray, grid: 'VoxelGrid',
+def apply_to_voxels(occupied: np.ndarray, observed: np.ndarray, grid: VoxelGrid,
                     overrides: Iterable[Override], now: float | None = None) -> None:
     """Compose overrides onto (X, Y, Z) bool occupied/observed arrays, in place."""
     origin = np.asarray(grid.origin)

@@ -34,8 +34,32 @@ class RayBank(NamedTuple):
         return RayBank(*(t.to(device) for t in self))
 
 
+def depth_edge_mask(depth: np.ndarray, relative_jump: float = 0.05) -> np.ndarray:
+    """(H, W) depth -> (H, W) bool, True at pixels next to a depth discontinuity.
+
+    Depth sensors return "flying pixels" between foreground and background along such edges;
+    a pixel whose depth differs from a 4-neighbour by more than ``relative_jump`` of its depth
+    (or whose neighbour is invalid) is not trusted.
+    """
+    padded = np.pad(depth, 1, mode='edge')
+    centre = padded[1:-1, 1:-1]
+    edge = np.zeros(depth.shape, dtype=bool)
+    for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        with np.errstate(invalid='ignore'):
+            edge |= ~(np.abs(neighbour - centre) <= relative_jump * centre)
+    return edge
+
+
 def frame_hits(frame: Frame, max_range: float) -> np.ndarray:
-    """(N, 3) float32 world points the frame observed within ``max_range`` of its camera."""
+    """(N, 3) float32 world points the frame observed within ``max_range`` of its camera.
+
+    Depth pixels at depth discontinuities (possible flying pixels) are left out.
+    """
+    if frame.depth is not None:
+        depth = np.where(depth_edge_mask(frame.depth), np.nan, frame.depth)
+        frame = Frame(stamp=frame.stamp, camera=frame.camera,
+                      camera_to_world=frame.camera_to_world, depth=depth,
+                      frame_id=frame.frame_id)
     points = frame.world_points()
     if points.size == 0:
         return points.reshape(0, 3)
@@ -116,9 +140,9 @@ def sample_along_rays(bank: RayBank, ray_index: torch.Tensor, truncation: float,
     """Points near each chosen ray's hit and in its free space, with their training targets.
 
     Returns (S, 3) points and (S,) targets: the distance to the hit along the ray, in truncation
-    units, clamped to [-1, 1] (positive in front of the surface). Surface samples fall within
-    [-truncation, +0.5 truncation] of the hit (less behind it, where thin walls end); free samples
-    lie uniformly between 5 cm from the camera and the truncation band.
+    units, clamped to [-1, 1] (positive in front of the surface). Surface samples fall from one
+    truncation in front of the hit to half a truncation behind it (less behind, where thin walls
+    end); free samples lie uniformly between 5 cm from the camera and the truncation band.
     """
     device = bank.origins.device
     origins = bank.origins[ray_index]
@@ -140,7 +164,11 @@ def sample_along_rays(bank: RayBank, ray_index: torch.Tensor, truncation: float,
 
 def observed_mask(bank: RayBank, origin: np.ndarray, shape: tuple[int, int, int],
                   resolution: float, max_rays: int = 400_000, seed: int = 0) -> torch.Tensor:
-    """(X, Y, Z) bool: voxels that rays crossed or ended in, dilated by one voxel."""
+    """(X, Y, Z) bool: voxels that rays crossed or ended in.
+
+    Space behind the hits stays unobserved on purpose: the field is trained only a short way
+    behind each surface, so what it says deeper inside objects is not evidence.
+    """
     rng = np.random.default_rng(seed)
     total = bank.origins.shape[0]
     chosen = rng.choice(total, min(total, max_rays), replace=False)
@@ -159,6 +187,4 @@ def observed_mask(bank: RayBank, origin: np.ndarray, shape: tuple[int, int, int]
         keep = ((index >= 0) & (index < dims)).all(axis=1)
         index = index[keep]
         mask[index[:, 0], index[:, 1], index[:, 2]] = True
-    dilated = torch.nn.functional.max_pool3d(
-        torch.from_numpy(mask).float()[None, None], kernel_size=3, stride=1, padding=1)
-    return dilated[0, 0] > 0
+    return torch.from_numpy(mask)

@@ -43,3 +43,20 @@ def render_frames(mesh: o3d.geometry.TriangleMesh, count: int, width: int = 80,
 @pytest.fixture(scope='session')
 def box_room_frames() -> list[Frame]:
     return render_frames(room_mesh(), 24)
+
+
+@pytest.fixture(scope='session')
+def trained_room(box_room_frames):
+    """A memory fitted briefly to the box room: (field, report)."""
+    import torch
+
+    from scenemem_ros.memory.config import FieldConfig, TrainConfig
+    from scenemem_ros.memory.field import SceneMemoryField
+    from scenemem_ros.memory.train import fit_scene
+
+    torch.manual_seed(0)
+    field = SceneMemoryField(FieldConfig())
+    config = TrainConfig(steps=250, rays_per_step=2048, rays_per_frame=3000, device='cpu',
+                         checkpoint_every=0)
+    report = fit_scene(field, 'room', box_room_frames, config, progress=False)
+    return field, report

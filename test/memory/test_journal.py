@@ -70,7 +70,7 @@ def test_a_damaged_middle_line_is_skipped_and_counted(tmp_path):
         assert journal.skipped_lines == 1
 
 
-WRITER = '''
+WRITER = """
 import sys
 from scenemem_ros.memory.journal import OverrideJournal
 from scenemem_ros.memory.overrides import Box, Override, OverrideKind
@@ -85,7 +85,7 @@ for index in range(start, start + 100000):
     if index % 7 == 0:
         journal.delete(f'o{index - 3}')
         print(f'delete {index - 3}', flush=True)
-'''
+"""
 
 
 def next_operation(confirmed: list[list[str]], start: int) -> str:

@@ -1,0 +1,144 @@
+"""Scene-memory speed: training, cold start -> load -> bake, override application.
+
+    python benchmarks/memory.py [--json] [--frames 300] [--device auto] [--steps 1500]
+
+Builds a 20 x 20 m apartment (16 rooms), renders a walk through it at 640x480, trains a memory on
+`--frames` frames, then times, in a fresh Python process, interpreter start -> checkpoint loaded
+-> the 20 x 20 x 3 m box baked at 5 cm; and the application of one override to the 2D map.
+Targets (issue 3): bake < 2 s on the CPU, one override < 1 ms, training on 300 frames < 10 min
+on the CPU and < 1 min on an H100/H200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scenemem_ros.memory.config import MemoryConfig
+from scenemem_ros.memory.field import SceneMemoryField
+from scenemem_ros.memory.overrides import Box, Override, OverrideKind, apply_to_grid_2d
+from scenemem_ros.memory.queries import bake
+from scenemem_ros.memory.train import fit_scene
+from scenemem_ros.training.synthesis import subsample
+from scenemem_ros.world import (
+    LayoutConfig,
+    WorldConfig,
+    default_camera,
+    generate_world,
+    plan_trajectory,
+    render_sequence,
+)
+
+BOX_MIN, BOX_MAX = (0.0, 0.0, -0.1), (20.0, 20.0, 2.9)
+
+COLD_BAKE = '''
+import sys, time
+started = float(sys.argv[2])
+from scenemem_ros.memory.checkpoint import load_memory
+from scenemem_ros.memory.queries import bake
+import numpy as np
+field, _ = load_memory(sys.argv[1])
+loaded = time.time()
+volume = bake(field, field.scene_names()[0], np.array({low}), np.array({high}), 0.05)
+done = time.time()
+print(loaded - started, done - started, volume.grid.num_cells)
+'''
+
+
+def big_apartment_frames(frames: int, seed: int = 5) -> list:
+    layout = LayoutConfig(room_count_min=16, room_count_max=16, grid_columns=4, grid_rows=4,
+                          room_size_min=4.8, room_size_max=5.0)
+    world = generate_world(seed, WorldConfig(layout=layout))
+    trajectory = subsample(plan_trajectory(world, seed=seed), frames)
+    return list(render_sequence(world, trajectory, default_camera(640, 480)))
+
+
+def cold_bake(path: Path, repeats: int = 3) -> dict[str, float]:
+    script = COLD_BAKE.format(low=list(BOX_MIN), high=list(BOX_MAX))
+    loads, totals, cells = [], [], 0
+    for _ in range(repeats):
+        output = subprocess.run([sys.executable, '-c', script, str(path), repr(time.time())],
+                                capture_output=True, text=True, check=True).stdout.split()
+        loads.append(float(output[0]))
+        totals.append(float(output[1]))
+        cells = int(output[2])
+    return {'cold_load_s': float(np.median(loads)), 'cold_load_and_bake_s': float(np.median(totals)),
+            'baked_voxels': cells}
+
+
+def override_apply(repeats: int = 2000) -> float:
+    cells = np.zeros((400, 400), np.int8)
+    override = Override(id='door', kind=OverrideKind.BLOCKED_REGION,
+                        region=Box((4.0, 4.0, 0.0), (5.0, 4.3, 2.0)))
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        apply_to_grid_2d(cells, np.zeros(2), 0.05, (0.1, 1.8), [override])
+        timings.append(time.perf_counter() - started)
+    return float(np.median(timings) * 1000)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--json', action='store_true')
+    parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--steps', type=int, default=MemoryConfig().train.steps)
+    parser.add_argument('--device', default='auto')
+    args = parser.parse_args()
+    results: dict[str, object] = {'machine': platform.processor() or platform.machine(),
+                                  'torch_threads': torch.get_num_threads(),
+                                  'cuda': torch.cuda.get_device_name(0)
+                                  if torch.cuda.is_available() else None}
+    started = time.perf_counter()
+    frames = big_apartment_frames(args.frames)
+    results['render_s'] = time.perf_counter() - started
+    config = MemoryConfig()
+    from dataclasses import replace
+
+    train = replace(config.train, steps=args.steps, device=args.device, checkpoint_every=0)
+    field = SceneMemoryField(config.field)
+    report = fit_scene(field, 'big', frames, train, progress=not args.json)
+    results.update({'frames': report.frames_selected, 'steps': report.steps,
+                    'train_s': report.seconds, 'train_device': report.device})
+    with tempfile.TemporaryDirectory() as folder:
+        from scenemem_ros.memory.checkpoint import save_memory
+
+        path = Path(folder) / 'big.npz'
+        results['model_bytes'] = save_memory(field.cpu(), path)
+        results.update(cold_bake(path))
+    in_process = time.perf_counter()
+    bake(field, 'big', np.array(BOX_MIN), np.array(BOX_MAX), 0.05)
+    results['warm_bake_s'] = time.perf_counter() - in_process
+    results['override_apply_ms'] = override_apply()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    rows = [('frames rendered (640x480)', f'{results["frames"]}', f'{results["render_s"]:.1f} s'),
+            (f'training {results["steps"]} steps ({results["train_device"]})', '< 600 s CPU',
+             f'{results["train_s"]:.1f} s'),
+            ('cold start -> model loaded', '', f'{results["cold_load_s"]:.2f} s'),
+            ('cold start -> 20x20x3 m baked at 5 cm', '< 2 s',
+             f'{results["cold_load_and_bake_s"]:.2f} s'),
+            ('bake in a warm process', '', f'{results["warm_bake_s"]:.2f} s'),
+            ('apply one override (400x400 map)', '< 1 ms',
+             f'{results["override_apply_ms"]:.4f} ms'),
+            ('checkpoint size', '', f'{results["model_bytes"]:,} B')]
+    print(f'{"measurement":<42}{"target":>14}{"measured":>14}')
+    for name, target, value in rows:
+        print(f'{name:<42}{target:>14}{value:>14}')
+    print(f'machine: {results["machine"]}, torch threads {results["torch_threads"]}, '
+          f'cuda: {results["cuda"]}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Memory checkpoints: round trip, atomic writes, and refusal of damaged files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from scenemem_ros.memory.checkpoint import load_memory, save_memory
+from scenemem_ros.memory.config import FieldConfig
+from scenemem_ros.memory.errors import CheckpointError
+from scenemem_ros.memory.field import SceneMemoryField
+
+
+@pytest.fixture()
+def field() -> SceneMemoryField:
+    torch.manual_seed(0)
+    memory = SceneMemoryField(FieldConfig(level_resolutions=(0.4, 0.2), features_per_level=2))
+    for name, offset in (('kitchen', 0.0), ('lab-2', 5.0)):
+        grid = memory.add_scene(name, np.array([offset, 0.0, 0.0]), np.array([2.0, 1.5, 1.0]))
+        with torch.no_grad():
+            for level in grid.levels:
+                level.normal_()
+        grid.observed[::2] = True
+    return memory
+
+
+def test_round_trip_keeps_every_scene(field, tmp_path):
+    path = tmp_path / 'memory.npz'
+    size = save_memory(field, path, {'note': 'x'})
+    assert size == path.stat().st_size
+    loaded, metadata = load_memory(path)
+    assert metadata == {'note': 'x'}
+    assert loaded.scene_names() == ['kitchen', 'lab-2']
+    points = torch.rand(500, 3) * torch.tensor([2.0, 1.5, 1.0])
+    for name, offset in (('kitchen', 0.0), ('lab-2', 5.0)):
+        shifted = points + torch.tensor([offset, 0.0, 0.0])
+        expected = field.signed_distance(name, shifted)
+        # 8-bit features: the decoded distance moves by well under a millimetre per unit
+        assert torch.allclose(loaded.signed_distance(name, shifted), expected, atol=0.01)
+        assert torch.equal(loaded.scene(name).observed, field.scene(name).observed)
+
+
+def test_truncated_and_garbage_files_are_refused(field, tmp_path):
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path)
+    payload = path.read_bytes()
+    for name, data in (('truncated.npz', payload[:len(payload) // 2]),
+                       ('garbage.npz', b'not a checkpoint at all'), ('empty.npz', b'')):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match='corrupt or truncated|not a scenemem'):
+            load_memory(tmp_path / name)
+    with pytest.raises(CheckpointError, match='does not exist'):
+        load_memory(tmp_path / 'missing.npz')
+
+
+def rewrite_header(path, change):
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(bytes(arrays['header']).decode())
+    change(header, arrays)
+    arrays['header'] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda h, a: h.update(version=99), 'version 99 is not supported'),
+    (lambda h, a: h.update(format='other'), 'not a scenemem memory checkpoint'),
+    (lambda h, a: h['field'].update(truncation=-1.0), 'does not fit this build'),
+    (lambda h, a: a.update({'scene/kitchen/level0': np.zeros((1, 1, 1, 1), np.int8)}),
+     'do not match its header'),
+    (lambda h, a: a.pop('decoder/0.weight'), 'do not match its header'),
+])
+def test_mismatched_contents_are_refused(field, tmp_path, change, message):
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path)
+    rewrite_header(path, change)
+    with pytest.raises(CheckpointError, match=message):
+        load_memory(path)
+
+
+def test_a_failed_write_keeps_the_old_file(field, tmp_path, monkeypatch):
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path)
+    before = path.read_bytes()
+
+    def broken_replace(*args, **kwargs):
+        raise OSError('disk full')
+
+    monkeypatch.setattr('scenemem_ros.memory.checkpoint.os.replace', broken_replace)
+    with pytest.raises(OSError):
+        save_memory(field, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['memory.npz']
+    assert zipfile.is_zipfile(path)
