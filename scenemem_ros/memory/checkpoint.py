@@ -42,6 +42,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
     try:
+        os.fchmod(descriptor, 0o644)
         with os.fdopen(descriptor, 'wb') as handle:
             handle.write(payload)
             handle.flush()

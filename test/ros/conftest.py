@@ -1,6 +1,5 @@
 """rclpy fixtures: DDS on loopback, a per-test context and domain, an executor in a thread.
 
-Skips the whole directory where rclpy (or the message packages) is not installed.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import uuid
 import numpy as np
 import pytest
 
-pytest.importorskip('rclpy')
-pytest.importorskip('sensor_msgs.msg')
 
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

@@ -17,6 +17,10 @@ def primitive_world():
 @pytest.fixture(scope='session')
 def furnished_world():
     """An apartment with Sweet Home 3D furniture."""
-    if not HAS_FURNITURE:
-        pytest.skip('sweethome3d-furniture is not installed')
+    assert HAS_FURNITURE, 'sweethome3d-furniture is not installed: run `make test` to set up'
     return generate_world(1)
+
+
+@pytest.fixture(scope='session')
+def furniture_installed():
+    assert HAS_FURNITURE, 'sweethome3d-furniture is not installed: run `make test` to set up'
