@@ -7,6 +7,9 @@ from setuptools import find_packages, setup
 PACKAGE = 'scenemem_ros'
 
 NODE_ENTRY_POINTS = [
+    'scene_memory = scenemem_ros.ros.scene_memory_node:main',
+    'planner = scenemem_ros.ros.planner_node:main',
+    'change_detector = scenemem_ros.ros.change_detector_node:main',
     'scenemem_bag_play = scenemem_ros.ros.bag_player:main',
 ]
 
@@ -19,7 +22,7 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')),
-        (f'share/{PACKAGE}/models', glob('models/*.pt') + glob('models/*.md')),
+        (f'share/{PACKAGE}/models', glob('models/*.pt') + glob('models/*.npz') + glob('models/*.md')),
     ],
     python_requires='>=3.10',
     install_requires=['setuptools'],

@@ -74,3 +74,33 @@ def test_every_executable_is_installed(colcon_workspace):
         assert os.access(lib_dir / name, os.X_OK), f'{name} missing from {lib_dir}'
     help_text = run_sourced(colcon_workspace, f'{lib_dir / "scenemem"} --help')
     assert 'world' in help_text
+
+
+def launch_file_references(path: Path) -> tuple[set[str], set[str]]:
+    """(executables, share files) a launch file names, read statically."""
+    tree = ast.parse(path.read_text())
+    executables, files = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == 'executable' \
+                and isinstance(node.value, ast.Constant):
+            executables.add(node.value.value)
+        if isinstance(node, ast.Call) and getattr(node.func, 'attr', '') == 'join':
+            parts = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            if parts:
+                files.add('/'.join(parts))
+    return executables, files
+
+
+def test_every_launch_file_names_only_what_is_installed(colcon_workspace):
+    install = colcon_workspace / 'install' / PACKAGE
+    launch_files = sorted((install / 'share' / PACKAGE / 'launch').glob('*.launch.py'))
+    assert {p.name for p in launch_files} >= {'memory.launch.py', 'bag_play.launch.py'}
+    for launch_file in launch_files:
+        executables, files = launch_file_references(launch_file)
+        assert executables, f'{launch_file.name} starts no executable'
+        for name in executables:
+            assert os.access(install / 'lib' / PACKAGE / name, os.X_OK), \
+                f'{launch_file.name}: executable {name} is not installed'
+        for relative in files:
+            assert (install / 'share' / PACKAGE / relative).is_file(), \
+                f'{launch_file.name}: {relative} is not installed'

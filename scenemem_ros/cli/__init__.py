@@ -19,6 +19,7 @@ COMMANDS = {
     'bag': 'scenemem_ros.cli.bag',
     'train': 'scenemem_ros.cli.train',
     'eval': 'scenemem_ros.cli.evaluate',
+    'run': 'scenemem_ros.cli.run',
     'demo': 'scenemem_ros.cli.demo',
 }
 

@@ -23,7 +23,7 @@ from scenemem_ros.world import load_change, load_world, render_depth
 
 # The bundled scene: regenerated bit-for-bit from this request on any machine with the same
 # furniture package, so the repository carries the recipe, not the meshes.
-DEMO_SCENE = dict(seed=3, change='doorway_blocked', frames=120, width=320, height=240)
+DEMO_SCENE = dict(seed=31, change='doorway_blocked', frames=200, width=320, height=240)
 NAVIGATION_BAND = (0.1, 1.8)
 
 

@@ -100,7 +100,11 @@ def synthesize(request: SynthesisRequest) -> dict[str, Any]:
         after.save(out / AFTER_WORLD_DIR)
         save_change(record, str(out / CHANGE_FILE))
         summary['change'] = record.description
-        summary['after_bag'] = str(_record(after, trajectory, camera, render, out / AFTER_BAG,
+        # The robot walks the changed scene on a path planned in it: a blocked doorway is not
+        # walked through, a new room may be visited.
+        after_walk = subsample(plan_trajectory(after, seed=request.seed), request.frames)
+        summary['after_frames'] = len(after_walk.stamps)
+        summary['after_bag'] = str(_record(after, after_walk, camera, render, out / AFTER_BAG,
                                            request, 'after'))
     summary['seconds'] = round(time.perf_counter() - started, 2)
     return summary

@@ -1,0 +1,146 @@
+"""``planner``: nav_msgs/srv/GetPlan on the memory's map with the live overrides.
+
+Subscribes ``/map`` (reliable, transient-local: the latest map arrives at once and after every
+override change), serves ``plan`` (nav_msgs/srv/GetPlan, relative to the node's namespace) and
+publishes the last plan on ``path``. A failed request returns an empty path and logs why (start
+or goal outside the map, in an obstacle, unreachable, unknown frame, no map yet).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid, Path
+from nav_msgs.srv import GetPlan
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from scenemem_ros.errors import SceneMemError
+from scenemem_ros.planning import PlannerConfig, PlanningGrid, plan
+from scenemem_ros.ros.map_msgs import occupancy_msg_to_grid
+from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+from scenemem_ros.ros.scene_memory_node import MAP_QOS
+
+RANGES = {'robot_radius': (0.0, 5.0)}
+
+
+class PlannerNode(Node):
+    """Thin adapter over ``scenemem_ros.planning``."""
+
+    def __init__(self, node_name: str = 'planner', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_config(self, 'planner', PlannerConfig(), RANGES)
+        self.declare_parameter('frame_id', 'map')
+        self.add_on_set_parameters_callback(validating_callback(self, {'planner': PlannerConfig}))
+        self.counters: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._grid: PlanningGrid | None = None
+        self._map_version = 0
+        self._config = read_config(self, 'planner', PlannerConfig)
+        map_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(OccupancyGrid, '/map', self._on_map, MAP_QOS,
+                                 callback_group=map_group)
+        self._path_publisher = self.create_publisher(Path, 'path', 10)
+        self._status = self.create_publisher(String, 'status', 10)
+        self.create_service(GetPlan, 'plan', self._on_plan,
+                            callback_group=ReentrantCallbackGroup())
+
+    def _on_map(self, msg: OccupancyGrid) -> None:
+        try:
+            spec, cells = occupancy_msg_to_grid(msg)
+            config = read_config(self, 'planner', PlannerConfig)
+            grid = PlanningGrid(cells, np.asarray(spec.origin), spec.resolution, config)
+        except SceneMemError as error:
+            self.counters['bad_map'] += 1
+            self.get_logger().error(f'map refused: {error}')
+            return
+        with self._lock:
+            self._grid = grid
+            self._config = config
+            self._map_version += 1
+        self.get_logger().info(f'map {self._map_version}: {cells.shape[0]}x{cells.shape[1]} '
+                               f'cells at {spec.resolution} m')
+
+    def _pose_xy(self, pose: PoseStamped, role: str) -> tuple[float, float]:
+        frame_id = str(self.get_parameter('frame_id').value)
+        if pose.header.frame_id not in ('', frame_id):
+            raise SceneMemError(f'{role} is in frame {pose.header.frame_id!r}; this planner '
+                                f'works in {frame_id!r} (no tf lookup)')
+        x, y = pose.pose.position.x, pose.pose.position.y
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise SceneMemError(f'{role} position is not finite ({x}, {y})')
+        return x, y
+
+    def _on_plan(self, request: GetPlan.Request, response: GetPlan.Response) -> GetPlan.Response:
+        frame_id = str(self.get_parameter('frame_id').value)
+        response.plan.header.frame_id = frame_id
+        response.plan.header.stamp = self.get_clock().now().to_msg()
+        with self._lock:
+            grid = self._grid
+        if grid is None:
+            self.counters['no_map'] += 1
+            self.get_logger().warning('plan requested before any map arrived')
+            return response
+        try:
+            start = self._pose_xy(request.start, 'start')
+            goal = self._pose_xy(request.goal, 'goal')
+            tolerance = float(request.tolerance)
+            if not math.isfinite(tolerance) or tolerance < 0:
+                raise SceneMemError(f'tolerance must be a finite number >= 0, got {tolerance}')
+            result = plan(grid, start, goal, tolerance)
+        except SceneMemError as error:
+            self.counters['bad_request'] += 1
+            self.get_logger().warning(f'plan refused: {error}')
+            return response
+        if not result.success:
+            self.counters[f'failed_{result.reason.name.lower()}'] += 1
+            self.get_logger().warning(f'no plan from {start} to {goal}: {result.reason.name}'
+                                      f'{": " + result.message if getattr(result, "message", "") else ""}')
+            return response
+        self.counters['planned'] += 1
+        stamp = response.plan.header.stamp
+        goal_orientation = request.goal.pose.orientation
+        for x, y in np.asarray(result.path):
+            pose = PoseStamped()
+            pose.header.frame_id = frame_id
+            pose.header.stamp = stamp
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.orientation.w = 1.0
+            response.plan.poses.append(pose)
+        if response.plan.poses:
+            response.plan.poses[-1].pose.orientation = goal_orientation
+        self._path_publisher.publish(response.plan)
+        return response
+
+    def publish_status(self) -> None:
+        self._status.publish(String(data=json.dumps(dict(self.counters))))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = PlannerNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
