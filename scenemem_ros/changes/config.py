@@ -1,0 +1,103 @@
+"""Configuration of the change detector (one frozen dataclass, mapped onto ROS parameters)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from scenemem_ros.changes.errors import ChangeDetectionError
+
+
+@dataclass(frozen=True)
+class ChangeDetectorConfig:
+    """How depth frames are compared with the memory and turned into overrides.
+
+    Attributes:
+        resolution: edge (m) of the evidence voxels.
+        pixel_stride: every n-th pixel of each row and column is compared (2 on 640x480 keeps
+            76800 rays a frame).
+        min_range, max_range: depth (m) outside which pixels are ignored.
+        margin: depth difference (m) within which observed and expected depth agree ...
+        margin_per_m2: ... plus this times depth squared (the sensor's depth-squared noise).
+        edge_jump: relative depth jump that marks a depth edge (flying pixels; ignored).
+        min_pixels: pixels that must agree in a voxel for it to gain evidence in one frame.
+        on_frames: frames of evidence after which a voxel counts as changed ...
+        max_score: ... and the cap on its evidence, so that it takes at most this many
+            contradicting frames to forget it (hysteresis: changed until the score is 0).
+        min_cluster_voxels: changed voxels a connected cluster needs to become a candidate.
+        cluster_gap: changed voxels closer than this (m) belong to one cluster (the two faces
+            of a box seen from either side, with the unseen inside between them).
+        min_incidence: cosine of the angle between a ray and the surface it meets below
+            which the pixel is not compared (grazing rays turn small offsets into large
+            depth differences).
+        confirm_frames: frames a candidate must be seen in before it is published.
+        floor_height, floor_snap: a cluster whose bottom is within ``floor_snap`` of the floor
+            is extended down to it (objects stand on the floor; its top face is what is seen).
+        z_min, z_max: the height band that counts for the 2D tests (doorway, new room).
+        robot_radius: gaps narrower than twice this are closed in the doorway test.
+        doorway_window: half-size (m) of the window the doorway test looks at.
+        min_region_area: free area (m^2) a side of a doorway needs to count as a room.
+        move_volume_ratio: a removal and an addition whose box volumes differ by less than
+            this factor (and heights by less than ``move_height_tolerance``) are one move.
+        move_height_tolerance: see above (m).
+        ttl: seconds a detected override lives after it was last seen (0: forever).
+        refresh_period: seconds between republications of a live override's ``last_seen``.
+    """
+
+    resolution: float = 0.1
+    pixel_stride: int = 2
+    min_range: float = 0.2
+    max_range: float = 6.0
+    margin: float = 0.1
+    margin_per_m2: float = 0.01
+    edge_jump: float = 0.05
+    min_pixels: int = 2
+    on_frames: int = 3
+    max_score: int = 6
+    min_cluster_voxels: int = 16
+    cluster_gap: float = 0.4
+    min_incidence: float = 0.25
+    confirm_frames: int = 2
+    floor_height: float = 0.0
+    floor_snap: float = 0.3
+    z_min: float = 0.1
+    z_max: float = 1.8
+    robot_radius: float = 0.2
+    doorway_window: float = 2.0
+    min_region_area: float = 1.0
+    move_volume_ratio: float = 4.0
+    move_height_tolerance: float = 0.5
+    ttl: float = 600.0
+    refresh_period: float = 30.0
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if not math.isfinite(value):
+                raise ChangeDetectionError(f'ChangeDetectorConfig.{spec.name} must be finite, '
+                                           f'got {value!r}')
+        positive = ('resolution', 'pixel_stride', 'max_range', 'min_pixels', 'on_frames',
+                    'max_score', 'min_cluster_voxels', 'confirm_frames', 'doorway_window',
+                    'min_region_area', 'move_volume_ratio')
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be > 0, got '
+                                           f'{getattr(self, name)!r}')
+        non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2', 'edge_jump', 'floor_snap',
+                        'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period')
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '
+                                           f'{getattr(self, name)!r}')
+        if self.max_range <= self.min_range:
+            raise ChangeDetectionError(f'ChangeDetectorConfig needs max_range > min_range, got '
+                                       f'{self.min_range} and {self.max_range}')
+        if self.max_score < self.on_frames:
+            raise ChangeDetectionError(f'ChangeDetectorConfig.max_score ({self.max_score}) must '
+                                       f'be >= on_frames ({self.on_frames})')
+        if self.z_max <= self.z_min:
+            raise ChangeDetectionError(f'ChangeDetectorConfig needs z_max > z_min, got '
+                                       f'{self.z_min} and {self.z_max}')
+        if self.move_volume_ratio < 1:
+            raise ChangeDetectionError(f'ChangeDetectorConfig.move_volume_ratio must be >= 1, '
+                                       f'got {self.move_volume_ratio}')

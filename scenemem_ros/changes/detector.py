@@ -1,0 +1,263 @@
+"""The change detector: depth frames in, override updates out.
+
+``ChangeDetector.process(depth, camera, camera_to_world, stamp)`` compares the frame with the
+memory (``evidence``), groups changed voxels into connected clusters, follows each cluster from
+frame to frame as a *track*, and publishes a track as an ``Override`` once it has been seen in
+``confirm_frames`` frames. A published track is republished when its box grows or changes kind
+and at least every ``refresh_period`` seconds while it is seen (so ``expires_at`` moves on); it
+is deleted when its voxels are seen again as the memory has them (a person who walked away, a
+door reopened). A removal and an addition of similar size are merged into one moved object.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from scenemem_ros.changes.base import BaseGeometry
+from scenemem_ros.changes.classify import (
+    OVERRIDE_KIND,
+    ChangeLabel,
+    classify,
+    cluster_box,
+    similar,
+)
+from scenemem_ros.changes.config import ChangeDetectorConfig
+from scenemem_ros.changes.evidence import EvidenceGrid, FrameEvidence, compare_frame
+from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.memory.overrides import Box, Override, OverrideSource
+
+NEIGHBOURS_26 = np.ones((3, 3, 3), dtype=bool)
+
+
+class UpdateAction(enum.Enum):
+    PUT = 'put'
+    DELETE = 'delete'
+
+
+@dataclass(frozen=True)
+class OverrideUpdate:
+    """One change to publish: put ``override`` or delete the override ``override_id``."""
+
+    action: UpdateAction
+    override_id: str
+    override: Override | None = None
+
+
+@dataclass
+class Track:
+    """A cluster of changed voxels followed over frames."""
+
+    id: str
+    addition: bool
+    voxels: np.ndarray
+    first_stamp: float
+    last_stamp: float
+    frames_seen: int = 1
+    label: ChangeLabel | None = None
+    box: Box | None = None
+    published: Override | None = None
+    published_stamp: float = -np.inf
+    partner: str | None = None
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What one call of ``process`` did.
+
+    Attributes:
+        updates: the override updates to publish, in order.
+        evidence: the frame's raw evidence.
+        tracks: live tracks after the frame.
+        seconds: wall time of the call.
+    """
+
+    updates: list[OverrideUpdate]
+    evidence: FrameEvidence
+    tracks: int
+    seconds: float
+
+
+@dataclass
+class ChangeDetector:
+    """Stateful detector over one base geometry (not thread-safe: one caller at a time)."""
+
+    base: BaseGeometry
+    config: ChangeDetectorConfig = field(default_factory=ChangeDetectorConfig)
+
+    def __post_init__(self) -> None:
+        self.evidence = EvidenceGrid(self.base, self.config)
+        self.tracks: dict[str, Track] = {}
+        self.frames = 0
+        self._next_id = 0
+
+    # ------------------------------------------------------------------ public
+    def process(self, depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray,
+                stamp: float) -> FrameReport:
+        """(H, W) float32 depth (m), its intrinsics, (4, 4) optical-frame pose, stamp (s)."""
+        started = time.perf_counter()
+        evidence = compare_frame(self.base, self.config, depth, camera, camera_to_world)
+        self.evidence.update(evidence, np.asarray(depth, dtype=np.float32), camera,
+                             camera_to_world)
+        self.frames += 1
+        updates: list[OverrideUpdate] = []
+        for addition in (True, False):
+            updates += self._follow(addition, stamp)
+        updates += self._pair_moves(stamp)
+        updates += self._publish(stamp)
+        return FrameReport(updates, evidence, len(self.tracks), time.perf_counter() - started)
+
+    def live_overrides(self) -> dict[str, Override]:
+        """The overrides published and not deleted since, by id."""
+        return {t.published.id: t.published for t in self.tracks.values() if t.published}
+
+    def reset(self) -> list[OverrideUpdate]:
+        """Forget all evidence; returns the deletions of every published override."""
+        deletions = [OverrideUpdate(UpdateAction.DELETE, override_id)
+                     for override_id in self.live_overrides()]
+        self.evidence.reset()
+        self.tracks.clear()
+        return deletions
+
+    # ------------------------------------------------------------------ tracks
+    def _clusters(self, addition: bool) -> list[np.ndarray]:
+        changed = self.evidence.changed_voxels(addition)
+        if not changed.any():
+            return []
+        nonzero = np.nonzero(changed)
+        reach = int(np.ceil(self.config.cluster_gap / 2 / self.base.grid.resolution))
+        window = tuple(slice(max(int(a.min()) - reach, 0), int(a.max()) + reach + 1)
+                       for a in nonzero)
+        joined = changed[window]
+        if reach:
+            joined = ndimage.binary_dilation(joined, NEIGHBOURS_26, iterations=reach)
+        labels, count = ndimage.label(joined, structure=NEIGHBOURS_26)
+        labels = np.where(changed[window], labels, 0)
+        if count == 0:
+            return []
+        offset = np.array([s.start for s in window])
+        sizes = np.bincount(labels.ravel())
+        clusters = []
+        order = np.argsort(labels.ravel(), kind='stable')
+        starts = np.cumsum(sizes)
+        local = np.stack(np.unravel_index(order, labels.shape), axis=1)
+        for label in range(1, count + 1):
+            if sizes[label] < self.config.min_cluster_voxels:
+                continue
+            members = local[starts[label - 1]:starts[label]] + offset
+            clusters.append(np.ravel_multi_index(members.T, self.base.grid.shape))
+        return clusters
+
+    def _follow(self, addition: bool, stamp: float) -> list[OverrideUpdate]:
+        updates: list[OverrideUpdate] = []
+        tracks = [t for t in self.tracks.values() if t.addition == addition]
+        seen: set[str] = set()
+        for voxels in self._clusters(addition):
+            owners = [t for t in tracks if np.isin(voxels, t.voxels, assume_unique=True).any()]
+            if owners:
+                owners.sort(key=lambda t: (t.first_stamp, t.id))
+                track = owners[0]
+                if track.id in seen:
+                    track.voxels = np.union1d(track.voxels, voxels)
+                else:
+                    track.voxels = voxels
+                    track.frames_seen += 1
+                track.last_stamp = stamp
+                for merged in owners[1:]:
+                    if merged.id in seen:
+                        continue
+                    updates += self._drop(merged)
+                    tracks.remove(merged)
+            else:
+                track = Track(self._new_id(), addition, voxels, stamp, stamp)
+                self.tracks[track.id] = track
+                tracks.append(track)
+            seen.add(track.id)
+        for track in tracks:
+            if track.id not in seen and track.id in self.tracks:
+                updates += self._drop(track)
+        return updates
+
+    def _drop(self, track: Track) -> list[OverrideUpdate]:
+        del self.tracks[track.id]
+        if track.partner and track.partner in self.tracks:
+            self.tracks[track.partner].partner = None
+        if track.published is not None:
+            return [OverrideUpdate(UpdateAction.DELETE, track.published.id)]
+        return []
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return f'det-{self._next_id}'
+
+    # ------------------------------------------------------------------ publication
+    def _confirmed(self) -> list[Track]:
+        confirmed = []
+        for track in self.tracks.values():
+            if track.frames_seen >= self.config.confirm_frames:
+                track.label = classify(self.base, self.config, track.voxels, track.addition)
+                track.box = cluster_box(self.base, self.config, track.voxels)
+                confirmed.append(track)
+        return confirmed
+
+    def _pair_moves(self, stamp: float) -> list[OverrideUpdate]:
+        updates: list[OverrideUpdate] = []
+        confirmed = self._confirmed()
+        added = [t for t in confirmed if t.label is ChangeLabel.OBJECT_ADDED and not t.partner]
+        removed = [t for t in confirmed
+                   if t.label is ChangeLabel.OBJECT_REMOVED and not t.partner]
+        for gone in removed:
+            candidates = [t for t in added if t.box is not None and gone.box is not None
+                          and similar(t.box, gone.box, self.config)]
+            if not candidates:
+                continue
+            arrival = min(candidates, key=lambda t: abs(t.box.volume() - gone.box.volume()))
+            added.remove(arrival)
+            arrival.partner, gone.partner = gone.id, arrival.id
+            if gone.published is not None:  # its override is folded into the move
+                updates.append(OverrideUpdate(UpdateAction.DELETE, gone.published.id))
+                gone.published = None
+        return updates
+
+    def _override(self, track: Track, stamp: float) -> Override | None:
+        assert track.box is not None and track.label is not None
+        label, moved_from = track.label, None
+        if track.partner is not None:
+            if not track.addition:
+                return None  # published by its arriving partner
+            partner = self.tracks.get(track.partner)
+            if partner is not None and partner.box is not None:
+                label, moved_from = ChangeLabel.OBJECT_MOVED, partner.box
+        scores = self.evidence.scores[track.addition][track.voxels]
+        confidence = float(np.clip(scores.mean() / self.config.max_score, 0.0, 1.0))
+        expires = stamp + self.config.ttl if self.config.ttl > 0 else None
+        first_seen = track.first_stamp
+        if moved_from is not None and track.partner in self.tracks:
+            first_seen = min(first_seen, self.tracks[track.partner].first_stamp)
+        return Override(id=track.id, kind=OVERRIDE_KIND[label], region=track.box,
+                        source=OverrideSource.DETECTED, confidence=confidence,
+                        first_seen=first_seen, last_seen=stamp, expires_at=expires,
+                        moved_from=moved_from, label=label.value)
+
+    def _publish(self, stamp: float) -> list[OverrideUpdate]:
+        updates = []
+        for track in list(self.tracks.values()):
+            if track.frames_seen < self.config.confirm_frames or track.box is None:
+                continue
+            override = self._override(track, stamp)
+            if override is None:
+                continue
+            previous = track.published
+            changed = previous is None or previous.kind != override.kind or \
+                previous.region.intersection_over_union(override.region) < 0.9 or \
+                previous.moved_from != override.moved_from
+            due = stamp - track.published_stamp >= self.config.refresh_period
+            if track.last_stamp == stamp and (changed or due):
+                track.published = override
+                track.published_stamp = stamp
+                updates.append(OverrideUpdate(UpdateAction.PUT, override.id, override))
+        return updates

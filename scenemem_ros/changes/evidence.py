@@ -1,0 +1,215 @@
+"""Per-frame comparison of a depth image with the memory, and evidence over frames.
+
+Each compared pixel falls in one of three cases (``margin`` grows with depth squared, like the
+sensor noise):
+
+- observed depth shorter than expected by more than the margin, ending in a voxel the memory
+  knows to be free (and not next to anything it holds): *something new* there;
+- observed depth longer than expected by more than the margin: the ray passed through the
+  surface the memory holds: *something gone* at the expected surface;
+- observed and expected agree: the memory is confirmed there.
+
+``EvidenceGrid`` turns those into per-voxel scores with hysteresis: a voxel gains one point per
+frame in which at least ``min_pixels`` pixels support it and loses one per frame in which it is
+seen as the memory says (seen through for an addition, seen again for a removal). Voxels with
+score >= ``on_frames`` are *changed*; they stay changed until the score falls back to 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenemem_ros.changes.base import BaseGeometry
+from scenemem_ros.changes.config import ChangeDetectorConfig
+from scenemem_ros.changes.errors import ChangeDetectionError
+from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.memory.sampling import depth_edge_mask
+
+
+@dataclass(frozen=True, eq=False)
+class FrameEvidence:
+    """What one frame says, as flat voxel indices of the evidence grid.
+
+    Attributes:
+        added: (A,) voxels where at least ``min_pixels`` pixels saw something new.
+        removed: (R,) voxels whose surface at least ``min_pixels`` pixels saw through, at
+            least twice as many as saw it where the memory has it (thin or gappy objects,
+            which rays partly pass, never gather removal evidence).
+        confirmed: (C,) voxels where at least ``min_pixels`` pixels met the memory's surface
+            and more of them than saw through it.
+        compared_pixels: pixels that took part (valid, in range, off depth edges).
+        added_pixels, removed_pixels: pixels of each case before the per-voxel threshold.
+    """
+
+    added: np.ndarray
+    removed: np.ndarray
+    confirmed: np.ndarray
+    compared_pixels: int
+    added_pixels: int
+    removed_pixels: int
+
+
+def check_frame(depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
+    """Refuse frames the comparison cannot use, with a message that says why."""
+    if not isinstance(depth, np.ndarray) or depth.ndim != 2:
+        raise ChangeDetectionError(f'depth must be a 2D array, got '
+                                   f'{getattr(depth, "shape", type(depth).__name__)}')
+    if depth.shape != (camera.height, camera.width):
+        raise ChangeDetectionError(f'depth is {depth.shape[1]}x{depth.shape[0]} but the camera '
+                                   f'is {camera.width}x{camera.height}')
+    pose = np.asarray(camera_to_world, dtype=np.float64)
+    if pose.shape != (4, 4) or not np.isfinite(pose).all():
+        raise ChangeDetectionError('camera_to_world must be a finite 4x4 matrix')
+    rotation = pose[:3, :3]
+    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3) or \
+            abs(np.linalg.det(rotation) - 1) > 1e-3 or not np.allclose(pose[3], [0, 0, 0, 1]):
+        raise ChangeDetectionError('camera_to_world is not a rigid transform')
+
+
+def incidence(expected: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """(H, W) expected depth and (H, W, 3) rays -> (H, W) |cos| of the angle of incidence.
+
+    Normals come from the expected surface's points and their right and lower neighbours;
+    pixels at an image border or next to a missing neighbour get 1 (not filtered).
+    """
+    points = rays * expected[..., None]
+    right = np.zeros_like(points)
+    down = np.zeros_like(points)
+    right[:, :-1] = points[:, 1:] - points[:, :-1]
+    down[:-1] = points[1:] - points[:-1]
+    normal = np.cross(right, down)
+    norm = np.linalg.norm(normal, axis=-1) * np.linalg.norm(rays, axis=-1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        cosine = np.abs((normal * rays).sum(axis=-1)) / norm
+    return np.where(np.isfinite(cosine), cosine, 1.0)
+
+
+def _votes(flat: np.ndarray, size: int, min_pixels: int) -> np.ndarray:
+    if flat.size == 0:
+        return flat.astype(np.int64)
+    counts = np.bincount(flat, minlength=size)
+    return np.flatnonzero(counts >= min_pixels)
+
+
+def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.ndarray,
+                  camera: PinholeCamera, camera_to_world: np.ndarray) -> FrameEvidence:
+    """(H, W) float32 depth (m, NaN/0 invalid), its camera and (4, 4) pose -> FrameEvidence."""
+    check_frame(depth, camera, camera_to_world)
+    stride = config.pixel_stride
+    observed = np.asarray(depth[::stride, ::stride], dtype=np.float32)
+    small = camera.scaled(1.0 / stride) if stride > 1 else camera
+    small = PinholeCamera(small.fx, small.fy, small.cx, small.cy, observed.shape[1],
+                          observed.shape[0])
+    pose = np.asarray(camera_to_world, dtype=np.float64)
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(observed) & (observed > config.min_range) & \
+            (observed < config.max_range)
+    valid &= ~depth_edge_mask(np.where(valid, observed, np.nan), config.edge_jump)
+    expected = base.renderer.render(small, pose, max_range=config.max_range + 1.0)
+    margin = config.margin + config.margin_per_m2 * np.square(np.nan_to_num(observed))
+    has_expected = np.isfinite(expected)
+    rays = small.rays().numpy()
+    valid &= ~(has_expected & (incidence(expected, rays) < config.min_incidence))
+    with np.errstate(invalid='ignore'):
+        nearer = valid & (~has_expected | (observed < expected - margin))
+        farther = valid & has_expected & (observed > expected + margin)
+        agreeing = valid & has_expected & (np.abs(observed - expected) <= margin)
+    grid = base.grid
+    size = int(np.prod(grid.shape))
+
+    def voxels(mask: np.ndarray, depth_values: np.ndarray) -> np.ndarray:
+        points = rays[mask] * depth_values[mask][:, None]
+        world = points @ pose[:3, :3].T + pose[:3, 3]
+        index = np.floor((world - np.asarray(grid.origin)) / grid.resolution).astype(np.int64)
+        inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
+        index = index[inside]
+        return np.ravel_multi_index(index.T, grid.shape) if len(index) else \
+            np.zeros(0, np.int64)
+
+    added_flat = voxels(nearer, observed)
+    added_flat = added_flat[base.known.ravel()[added_flat] & ~base.near_occupied.ravel()[added_flat]]
+    # the expected surface point, pushed half a voxel behind the surface along the ray
+    behind = np.where(has_expected, expected + 0.5 * grid.resolution, np.nan)
+    removed_flat = voxels(farther, behind)
+    removed_flat = removed_flat[base.occupied.ravel()[removed_flat]]
+    agreeing_flat = voxels(agreeing, behind)
+    agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
+    through = np.bincount(removed_flat, minlength=size)
+    met = np.bincount(agreeing_flat, minlength=size)
+    removed = np.flatnonzero((through >= config.min_pixels) & (through >= 2 * met))
+    confirmed = np.flatnonzero((met >= config.min_pixels) & (met > through))
+    return FrameEvidence(added=_votes(added_flat, size, config.min_pixels),
+                         removed=removed, confirmed=confirmed,
+                         compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
+                         removed_pixels=int(removed_flat.size))
+
+
+def contradicted(flat: np.ndarray, grid_origin: np.ndarray, resolution: float, shape: tuple,
+                 depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray,
+                 config: ChangeDetectorConfig, addition: bool) -> np.ndarray:
+    """(N,) voxels with evidence -> (N,) bool, this frame sees them as the memory says.
+
+    An addition is contradicted when the ray through the voxel's centre ends clearly behind
+    it (the space is free after all); a removal when the ray ends at it (the surface is back).
+    Voxels out of view, or whose pixel is invalid, are not contradicted.
+    """
+    if flat.size == 0:
+        return np.zeros(0, dtype=bool)
+    centres = np.asarray(grid_origin) + (np.stack(np.unravel_index(flat, shape), axis=1) + 0.5) \
+        * resolution
+    pose = np.asarray(camera_to_world, dtype=np.float64)
+    local = (centres - pose[:3, 3]) @ pose[:3, :3]
+    z = local[:, 2]
+    safe = np.where(z > 1e-6, z, 1.0)
+    u = np.round(camera.fx * local[:, 0] / safe + camera.cx).astype(np.int64)
+    v = np.round(camera.fy * local[:, 1] / safe + camera.cy).astype(np.int64)
+    visible = (z > config.min_range) & (z < config.max_range) & (u >= 0) & \
+        (u < camera.width) & (v >= 0) & (v < camera.height)
+    seen = np.full(flat.shape, np.nan, dtype=np.float32)
+    seen[visible] = depth[v[visible], u[visible]]
+    margin = config.margin + config.margin_per_m2 * z * z + resolution
+    with np.errstate(invalid='ignore'):
+        if addition:
+            return visible & (seen > z + margin)
+        return visible & (np.abs(seen - z) <= margin)
+
+
+class EvidenceGrid:
+    """Per-voxel scores of additions and removals with hysteresis (see the module doc)."""
+
+    def __init__(self, base: BaseGeometry, config: ChangeDetectorConfig) -> None:
+        self.base = base
+        self.config = config
+        size = int(np.prod(base.grid.shape))
+        self.scores = {True: np.zeros(size, np.int16), False: np.zeros(size, np.int16)}
+        self.changed = {True: np.zeros(size, bool), False: np.zeros(size, bool)}
+
+    def update(self, evidence: FrameEvidence, depth: np.ndarray, camera: PinholeCamera,
+               camera_to_world: np.ndarray) -> None:
+        """Add one frame's evidence and take away what the frame contradicts."""
+        grid = self.base.grid
+        for addition, support in ((True, evidence.added), (False, evidence.removed)):
+            scores = self.scores[addition]
+            holding = np.flatnonzero(scores > 0)
+            holding = holding[~np.isin(holding, support, assume_unique=True)]
+            against = holding[contradicted(holding, np.asarray(grid.origin), grid.resolution,
+                                           grid.shape, depth, camera, camera_to_world,
+                                           self.config, addition)]
+            if not addition:
+                against = np.union1d(against, evidence.confirmed[
+                    scores[evidence.confirmed] > 0])
+            scores[against] -= 1
+            scores[support] = np.minimum(scores[support] + 1, self.config.max_score)
+            changed = self.changed[addition]
+            changed[support[scores[support] >= self.config.on_frames]] = True
+            changed[against[scores[against] <= 0]] = False
+
+    def changed_voxels(self, addition: bool) -> np.ndarray:
+        """(X, Y, Z) bool voxels currently changed (additions or removals)."""
+        return self.changed[addition].reshape(self.base.grid.shape)
+
+    def reset(self) -> None:
+        for array in (*self.scores.values(), *self.changed.values()):
+            array[:] = 0

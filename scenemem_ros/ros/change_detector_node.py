@@ -1,0 +1,263 @@
+"""``change_detector``: depth + CameraInfo + camera pose in, override updates out.
+
+Subscribes (relative names, remappable): ``/camera/depth/image_rect`` (sensor_msgs/Image,
+32FC1 m or 16UC1 mm), ``/camera/depth/camera_info`` and ``/camera/pose``
+(geometry_msgs/PoseStamped in the ``world_frame``, the optical frame's pose). Depth images are
+paired with the pose nearest in stamp within ``pose_slop`` seconds (a depth image newer than
+every pose waits, up to 8 images deep, for a late pose) and with the latest CameraInfo. Each pair goes through
+``scenemem_ros.changes.ChangeDetector``; its updates are published as MarkerArray on
+``override_updates`` (the scene_memory node's input). Every refused input is logged and counted;
+the counters go out as JSON on ``status`` once a second.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from scenemem_ros.changes import (
+    BaseGeometry,
+    ChangeDetector,
+    ChangeDetectorConfig,
+    OverrideUpdate,
+    UpdateAction,
+)
+from scenemem_ros.errors import SceneMemError
+from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.memory.checkpoint import load_memory
+from scenemem_ros.ros.conversions import (
+    camera_info_to_camera,
+    depth_msg_to_array,
+    header_seconds,
+    pose_msg_to_matrix,
+)
+from scenemem_ros.ros.override_msgs import NAMESPACE, marker_id, override_to_marker
+from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+
+RANGES = {'resolution': (0.02, 1.0), 'pixel_stride': (1, 16), 'max_range': (0.5, 50.0),
+          'on_frames': (1, 100), 'max_score': (1, 1000), 'confirm_frames': (1, 100)}
+QOS_CHOICES = ('sensor_data', 'reliable')
+POSE_BUFFER = 400
+
+
+def depth_qos(name: str) -> QoSProfile:
+    """'sensor_data' (best effort, the driver default) or 'reliable' (recorded bags)."""
+    if name == 'sensor_data':
+        return qos_profile_sensor_data
+    if name == 'reliable':
+        return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    raise SceneMemError(f'depth_qos must be one of {QOS_CHOICES}, got {name!r}')
+
+
+def update_to_marker(update: OverrideUpdate, frame_id: str, stamp: float) -> Marker:
+    """A detector update as the marker scene_memory takes (ADD with JSON, or DELETE)."""
+    if update.action is UpdateAction.PUT and update.override is not None:
+        return override_to_marker(update.override, frame_id, stamp)
+    marker = Marker()
+    marker.header.frame_id = frame_id
+    marker.ns = NAMESPACE
+    marker.id = marker_id(update.override_id)
+    marker.action = Marker.DELETE
+    marker.text = json.dumps({'id': update.override_id})
+    return marker
+
+
+class ChangeDetectorNode(Node):
+    """Thin adapter over ``ChangeDetector``; the model loads on the first timer tick."""
+
+    def __init__(self, node_name: str = 'change_detector', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_config(self, 'detector', ChangeDetectorConfig(), RANGES)
+        self.declare_parameter('model_path', '')
+        self.declare_parameter('scene', '')
+        self.declare_parameter('world_frame', 'map')
+        self.declare_parameter('depth_qos', 'reliable')
+        self.declare_parameter('pose_slop', 0.05)
+        self.add_on_set_parameters_callback(
+            validating_callback(self, {'detector': ChangeDetectorConfig}))
+        self.counters: Counter[str] = Counter()
+        self.detector: ChangeDetector | None = None
+        self._lock = threading.Lock()
+        self._camera: PinholeCamera | None = None
+        self._camera_frame = ''
+        self._poses: deque[tuple[float, np.ndarray]] = deque(maxlen=POSE_BUFFER)
+        self._pending: deque[Image] = deque(maxlen=8)
+        group = MutuallyExclusiveCallbackGroup()
+        try:
+            qos = depth_qos(str(self.get_parameter('depth_qos').value))
+        except SceneMemError as error:
+            self.get_logger().error(f'{error}; using reliable')
+            qos = depth_qos('reliable')
+        self.create_subscription(Image, '/camera/depth/image_rect', self._on_depth, qos,
+                                 callback_group=group)
+        self.create_subscription(CameraInfo, '/camera/depth/camera_info', self._on_info, qos,
+                                 callback_group=group)
+        self.create_subscription(PoseStamped, '/camera/pose', self._on_pose, 50,
+                                 callback_group=group)
+        self._updates = self.create_publisher(MarkerArray, 'override_updates', 100)
+        self._status = self.create_publisher(String, 'status', 10)
+        self._load_timer = self.create_timer(0.0, self._load_once, callback_group=group)
+        self.create_timer(1.0, self.publish_status)
+
+    # ------------------------------------------------------------------ model
+    def _load_once(self) -> None:
+        self.destroy_timer(self._load_timer)
+        self.load_model()
+
+    def load_model(self) -> bool:
+        """Load the memory and bake the base geometry; logs and returns False on failure."""
+        path = str(self.get_parameter('model_path').value)
+        try:
+            if not path:
+                raise SceneMemError('parameter model_path is empty')
+            config = read_config(self, 'detector', ChangeDetectorConfig)
+            field, _ = load_memory(Path(path))
+            scene = str(self.get_parameter('scene').value)
+            names = field.scene_names()
+            if not scene:
+                if len(names) != 1:
+                    raise SceneMemError(f'the memory holds scenes {names}: set `scene`')
+                scene = names[0]
+            base = BaseGeometry.from_memory(field, scene, config)
+        except SceneMemError as error:
+            self.counters['model_failed'] += 1
+            self.get_logger().error(f'change detection disabled: cannot load {path!r}: {error}')
+            return False
+        with self._lock:
+            self.detector = ChangeDetector(base, config)
+        self.get_logger().info(f'comparing depth with memory scene {scene!r} '
+                               f'({base.grid.shape} voxels at {config.resolution} m)')
+        return True
+
+    # ------------------------------------------------------------------ inputs
+    def _refuse(self, reason: str, message: str) -> None:
+        self.counters[reason] += 1
+        if self.counters[reason] in (1, 10, 100) or self.counters[reason] % 1000 == 0:
+            self.get_logger().warning(f'{message} ({reason} x{self.counters[reason]})')
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            self._camera = camera_info_to_camera(msg)
+            self._camera_frame = msg.header.frame_id
+        except SceneMemError as error:
+            self._refuse('bad_camera_info', f'CameraInfo refused: {error}')
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        world = str(self.get_parameter('world_frame').value)
+        if msg.header.frame_id != world:
+            self._refuse('unknown_pose_frame', f'pose in frame {msg.header.frame_id!r}, '
+                                               f'expected {world!r} (no tf lookup)')
+            return
+        try:
+            matrix = pose_msg_to_matrix(msg)
+        except SceneMemError as error:
+            self._refuse('bad_pose', f'pose refused: {error}')
+            return
+        stamp = header_seconds(msg)
+        if self._poses and stamp < self._poses[-1][0]:
+            self._poses.clear()  # time went back (a bag restarted): start over
+        self._poses.append((stamp, matrix))
+        self._drain()
+
+    def _on_depth(self, msg: Image) -> None:
+        self._pending.append(msg)
+        self._drain()
+
+    def _nearest_pose(self, stamp: float) -> tuple[str, np.ndarray | None]:
+        if not self._poses:
+            return 'wait', None
+        slop = float(self.get_parameter('pose_slop').value)
+        stamps = np.fromiter((s for s, _ in self._poses), dtype=np.float64)
+        index = int(np.argmin(np.abs(stamps - stamp)))
+        if abs(stamps[index] - stamp) <= slop:
+            return 'ok', self._poses[index][1]
+        if stamps[-1] < stamp:
+            return 'wait', None
+        return 'missing', None
+
+    def _drain(self) -> None:
+        while self._pending:
+            msg = self._pending[0]
+            stamp = header_seconds(msg)
+            status, pose = self._nearest_pose(stamp)
+            if status == 'wait' and len(self._pending) < (self._pending.maxlen or 0):
+                return
+            self._pending.popleft()
+            if pose is None:
+                self._refuse('no_pose', f'no pose within the slop of depth at {stamp:.3f} s')
+                continue
+            self._process(msg, pose, stamp)
+
+    def _process(self, msg: Image, pose: np.ndarray, stamp: float) -> None:
+        if self.detector is None:
+            self._refuse('no_model', 'depth ignored: no memory loaded')
+            return
+        camera = self._camera
+        if camera is None:
+            self._refuse('no_camera_info', 'depth ignored: no CameraInfo yet')
+            return
+        if self._camera_frame and msg.header.frame_id and \
+                msg.header.frame_id != self._camera_frame:
+            self._refuse('frame_mismatch', f'depth frame {msg.header.frame_id!r} differs from '
+                                           f'CameraInfo frame {self._camera_frame!r}')
+            return
+        try:
+            depth = depth_msg_to_array(msg)
+            if depth.shape != (camera.height, camera.width):
+                raise SceneMemError(f'depth is {depth.shape[1]}x{depth.shape[0]}, CameraInfo '
+                                    f'says {camera.width}x{camera.height}')
+            if not np.isfinite(depth).any():
+                raise SceneMemError('depth has no valid pixel (all NaN, Inf or zero)')
+            now = self.get_clock().now().nanoseconds * 1e-9
+            with self._lock:
+                report = self.detector.process(depth, camera, pose, now)
+        except SceneMemError as error:
+            self._refuse('bad_depth', f'depth refused: {error}')
+            return
+        self.counters['frames'] += 1
+        if report.updates:
+            frame_id = str(self.get_parameter('world_frame').value)
+            self._updates.publish(MarkerArray(markers=[
+                update_to_marker(u, frame_id, now) for u in report.updates]))
+            self.counters['updates'] += len(report.updates)
+            for update in report.updates:
+                label = update.override.label if update.override else ''
+                self.get_logger().info(f'{update.action.value} {update.override_id} {label}')
+
+    def publish_status(self) -> None:
+        self._status.publish(String(data=json.dumps(dict(self.counters))))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = ChangeDetectorNode()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
