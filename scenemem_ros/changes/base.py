@@ -57,10 +57,10 @@ class BaseGeometry:
         z_centres = grid.origin[2] + (np.arange(grid.shape[2]) + 0.5) * grid.resolution
         band = (z_centres >= config.z_min) & (z_centres <= config.z_max)
         if not band.any():
-            raise ChangeDetectionError(f'height band [{config.z_min}, {config.z_max}] m misses the '
-                                       f'base grid')
-        known_2d = known[:, :, band].any(axis=2)
-        free_2d = known_2d & ~occupied[:, :, band].any(axis=2)
+            raise ChangeDetectionError(f'height band [{config.z_min}, {config.z_max}] m misses '
+                                       f'the base grid')
+        known_2d = np.asarray(known[:, :, band].any(axis=2))
+        free_2d = known_2d & ~np.asarray(occupied[:, :, band].any(axis=2))
         return cls(grid, occupied, known, near, free_2d, known_2d, DepthRenderer(mesh))
 
     @classmethod
@@ -76,8 +76,8 @@ class BaseGeometry:
         shape = tuple(n // pool for n in volume.grid.shape)
         crop = tuple(slice(0, n * pool) for n in shape)
         split = (shape[0], pool, shape[1], pool, shape[2], pool)
-        occupied = fine_occupied[crop].reshape(split).any(axis=(1, 3, 5))
-        known = fine_known[crop].reshape(split).any(axis=(1, 3, 5))
+        occupied = np.asarray(fine_occupied[crop].reshape(split).any(axis=(1, 3, 5)))
+        known = np.asarray(fine_known[crop].reshape(split).any(axis=(1, 3, 5)))
         grid = VoxelGrid(origin=tuple(volume.grid.origin), resolution=config.resolution,
                          shape=shape)
         return cls.from_voxels(grid, occupied, known, surface_mesh(volume), config)

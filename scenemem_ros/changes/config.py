@@ -14,8 +14,11 @@ class ChangeDetectorConfig:
 
     Attributes:
         resolution: edge (m) of the evidence voxels.
-        pixel_stride: every n-th pixel of each row and column is compared (2 on 640x480 keeps
-            76800 rays a frame).
+        addition_width: images are looked at for additions with every n-th pixel of each
+            row and column, n chosen so that about this many columns remain (160: every 4th
+            pixel of a 640x480 image, every 2nd of 320x240).
+        removal_width: the same for the comparison with the memory's expected depth, which
+            costs a ray cast per pixel.
         min_range, max_range: depth (m) outside which pixels are ignored.
         margin: depth difference (m) within which observed and expected depth agree ...
         margin_per_m2: ... plus this times depth squared (the sensor's depth-squared noise).
@@ -45,7 +48,8 @@ class ChangeDetectorConfig:
     """
 
     resolution: float = 0.1
-    pixel_stride: int = 2
+    addition_width: int = 160
+    removal_width: int = 160
     min_range: float = 0.2
     max_range: float = 6.0
     margin: float = 0.1
@@ -70,20 +74,26 @@ class ChangeDetectorConfig:
     ttl: float = 600.0
     refresh_period: float = 30.0
 
+    def stride(self, image_width: int, target_width: int) -> int:
+        """The pixel stride that leaves about ``target_width`` columns of an image."""
+        return max(1, round(image_width / target_width))
+
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if not math.isfinite(value):
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{spec.name} must be finite, '
                                            f'got {value!r}')
-        positive = ('resolution', 'pixel_stride', 'max_range', 'min_pixels', 'on_frames',
+        positive = ('resolution', 'addition_width', 'removal_width', 'max_range', 'min_pixels',
+                    'on_frames',
                     'max_score', 'min_cluster_voxels', 'confirm_frames', 'doorway_window',
                     'min_region_area', 'move_volume_ratio')
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be > 0, got '
                                            f'{getattr(self, name)!r}')
-        non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2', 'edge_jump', 'floor_snap',
+        non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2',
+                        'edge_jump', 'floor_snap',
                         'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period')
         for name in non_negative:
             if getattr(self, name) < 0:

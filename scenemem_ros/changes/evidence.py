@@ -25,6 +25,8 @@ from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.config import ChangeDetectorConfig
 from scenemem_ros.changes.errors import ChangeDetectionError
 from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.geometry.voxels import VoxelGrid
+from scenemem_ros.memory.queries import camera_rays
 from scenemem_ros.memory.sampling import depth_edge_mask
 
 
@@ -93,48 +95,68 @@ def _votes(flat: np.ndarray, size: int, min_pixels: int) -> np.ndarray:
     return np.flatnonzero(counts >= min_pixels)
 
 
-def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.ndarray,
-                  camera: PinholeCamera, camera_to_world: np.ndarray) -> FrameEvidence:
-    """(H, W) float32 depth (m, NaN/0 invalid), its camera and (4, 4) pose -> FrameEvidence."""
-    check_frame(depth, camera, camera_to_world)
-    stride = config.pixel_stride
+def _sampled(depth: np.ndarray, camera: PinholeCamera, stride: int,
+             config: ChangeDetectorConfig) -> tuple[np.ndarray, PinholeCamera, np.ndarray]:
+    """Every ``stride``-th pixel: (h, w) depth, its camera, (h, w) bool usable pixels."""
     observed = np.asarray(depth[::stride, ::stride], dtype=np.float32)
     small = camera.scaled(1.0 / stride) if stride > 1 else camera
     small = PinholeCamera(small.fx, small.fy, small.cx, small.cy, observed.shape[1],
                           observed.shape[0])
-    pose = np.asarray(camera_to_world, dtype=np.float64)
     with np.errstate(invalid='ignore'):
         valid = np.isfinite(observed) & (observed > config.min_range) & \
             (observed < config.max_range)
     valid &= ~depth_edge_mask(np.where(valid, observed, np.nan), config.edge_jump)
-    expected = base.renderer.render(small, pose, max_range=config.max_range + 1.0)
-    margin = config.margin + config.margin_per_m2 * np.square(np.nan_to_num(observed))
-    has_expected = np.isfinite(expected)
-    rays = small.rays().numpy()
-    valid &= ~(has_expected & (incidence(expected, rays) < config.min_incidence))
-    with np.errstate(invalid='ignore'):
-        nearer = valid & (~has_expected | (observed < expected - margin))
-        farther = valid & has_expected & (observed > expected + margin)
-        agreeing = valid & has_expected & (np.abs(observed - expected) <= margin)
+    return observed, small, valid
+
+
+def _voxels(grid: VoxelGrid, rays: np.ndarray, depth: np.ndarray, pose: np.ndarray
+            ) -> np.ndarray:
+    """(N, 3) rays and (N,) depths along them -> flat indices of the voxels hit (inside only)."""
+    world = (rays * depth[:, None]) @ pose[:3, :3].T.astype(np.float32) + \
+        pose[:3, 3].astype(np.float32)
+    index = np.floor((world - np.asarray(grid.origin, np.float32)) / grid.resolution) \
+        .astype(np.int64)
+    inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
+    index = index[inside]
+    return np.ravel_multi_index(index.T, grid.shape) if len(index) else np.zeros(0, np.int64)
+
+
+def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.ndarray,
+                  camera: PinholeCamera, camera_to_world: np.ndarray) -> FrameEvidence:
+    """(H, W) float32 depth (m, NaN/0 invalid), its camera and (4, 4) pose -> FrameEvidence.
+
+    Additions need no expected depth: a point in a voxel the memory knows to be free (and not
+    next to anything it holds) is new. Removals compare with the memory's expected depth, ray
+    cast on a grid of about ``removal_width`` columns.
+    """
+    check_frame(depth, camera, camera_to_world)
     grid = base.grid
     size = int(np.prod(grid.shape))
+    pose = np.asarray(camera_to_world, dtype=np.float64)
 
-    def voxels(mask: np.ndarray, depth_values: np.ndarray) -> np.ndarray:
-        points = rays[mask] * depth_values[mask][:, None]
-        world = points @ pose[:3, :3].T + pose[:3, 3]
-        index = np.floor((world - np.asarray(grid.origin)) / grid.resolution).astype(np.int64)
-        inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
-        index = index[inside]
-        return np.ravel_multi_index(index.T, grid.shape) if len(index) else \
-            np.zeros(0, np.int64)
+    observed, small, valid = _sampled(depth, camera,
+                                      config.stride(camera.width, config.addition_width),
+                                     config)
+    added_flat = _voxels(grid, camera_rays(small)[valid], observed[valid], pose)
+    added_flat = added_flat[base.known.ravel()[added_flat] &
+                            ~base.near_occupied.ravel()[added_flat]]
 
-    added_flat = voxels(nearer, observed)
-    added_flat = added_flat[base.known.ravel()[added_flat] & ~base.near_occupied.ravel()[added_flat]]
+    sparse, coarse, usable = _sampled(depth, camera,
+                                      config.stride(camera.width, config.removal_width),
+                                      config)
+    expected = base.renderer.render(coarse, pose, max_range=config.max_range + 1.0)
+    has_expected = np.isfinite(expected)
+    rays = camera_rays(coarse)
+    usable &= has_expected & (incidence(expected, rays) >= config.min_incidence)
+    margin = config.margin + config.margin_per_m2 * np.square(np.nan_to_num(sparse))
+    with np.errstate(invalid='ignore'):
+        farther = usable & (sparse > expected + margin)
+        agreeing = usable & (np.abs(sparse - expected) <= margin)
     # the expected surface point, pushed half a voxel behind the surface along the ray
-    behind = np.where(has_expected, expected + 0.5 * grid.resolution, np.nan)
-    removed_flat = voxels(farther, behind)
+    behind = expected + 0.5 * grid.resolution
+    removed_flat = _voxels(grid, rays[farther], behind[farther], pose)
     removed_flat = removed_flat[base.occupied.ravel()[removed_flat]]
-    agreeing_flat = voxels(agreeing, behind)
+    agreeing_flat = _voxels(grid, rays[agreeing], behind[agreeing], pose)
     agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
     through = np.bincount(removed_flat, minlength=size)
     met = np.bincount(agreeing_flat, minlength=size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -183,6 +184,14 @@ def surface_mesh(volume: BakedVolume) -> o3d.geometry.TriangleMesh:
     return mesh
 
 
+@functools.lru_cache(maxsize=16)
+def camera_rays(camera: PinholeCamera) -> np.ndarray:
+    """(H, W, 3) float32 optical-frame rays with z = 1, cached per camera (read-only)."""
+    rays = camera.rays().numpy().astype(np.float32)
+    rays.setflags(write=False)
+    return rays
+
+
 class DepthRenderer:
     """Expected depth images of a mesh (the memory's surface) by ray casting."""
 
@@ -197,8 +206,8 @@ class DepthRenderer:
     def render(self, camera: PinholeCamera, camera_to_world: np.ndarray,
                max_range: float = 20.0) -> np.ndarray:
         """(H, W) float32 z-depth (m) the memory expects; NaN where nothing is within range."""
-        rays = camera.rays().numpy().reshape(-1, 3).astype(np.float64)
-        directions = rays @ np.asarray(camera_to_world)[:3, :3].T
+        rays = camera_rays(camera).reshape(-1, 3)
+        directions = rays @ np.asarray(camera_to_world, dtype=np.float32)[:3, :3].T
         origin = np.broadcast_to(np.asarray(camera_to_world)[:3, 3], directions.shape)
         query = np.concatenate([origin, directions], axis=1).astype(np.float32)
         hit = self.scene.cast_rays(self._o3d.core.Tensor(query))['t_hit'].numpy()

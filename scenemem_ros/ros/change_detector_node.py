@@ -4,8 +4,8 @@ Subscribes (relative names, remappable): ``/camera/depth/image_rect`` (sensor_ms
 32FC1 m or 16UC1 mm), ``/camera/depth/camera_info`` and ``/camera/pose``
 (geometry_msgs/PoseStamped in the ``world_frame``, the optical frame's pose). Depth images are
 paired with the pose nearest in stamp within ``pose_slop`` seconds (a depth image newer than
-every pose waits, up to 8 images deep, for a late pose) and with the latest CameraInfo. Each pair goes through
-``scenemem_ros.changes.ChangeDetector``; its updates are published as MarkerArray on
+every pose waits, up to 8 images deep, for a late pose) and with the latest CameraInfo. Each
+pair goes through ``scenemem_ros.changes.ChangeDetector``; its updates are published as MarkerArray on
 ``override_updates`` (the scene_memory node's input). Every refused input is logged and counted;
 the counters go out as JSON on ``status`` once a second.
 """
@@ -49,7 +49,8 @@ from scenemem_ros.ros.conversions import (
 from scenemem_ros.ros.override_msgs import NAMESPACE, marker_id, override_to_marker
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
 
-RANGES = {'resolution': (0.02, 1.0), 'pixel_stride': (1, 16), 'max_range': (0.5, 50.0),
+RANGES = {'resolution': (0.02, 1.0), 'addition_width': (8, 4096),
+          'removal_width': (8, 4096), 'max_range': (0.5, 50.0),
           'on_frames': (1, 100), 'max_score': (1, 1000), 'confirm_frames': (1, 100)}
 QOS_CHOICES = ('sensor_data', 'reliable')
 POSE_BUFFER = 400

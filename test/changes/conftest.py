@@ -80,7 +80,7 @@ def walk(mesh: o3d.geometry.TriangleMesh, count: int = 40, width: int = 160, hei
 
 @pytest.fixture(scope='session')
 def detector_config() -> ChangeDetectorConfig:
-    return ChangeDetectorConfig(pixel_stride=1)
+    return ChangeDetectorConfig()
 
 
 @pytest.fixture(scope='session')

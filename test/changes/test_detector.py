@@ -90,7 +90,7 @@ def test_a_change_that_goes_away_is_deleted(base, detector_config):
 
 
 def test_evidence_needs_several_frames(base):
-    config = ChangeDetectorConfig(pixel_stride=1, on_frames=3, confirm_frames=2)
+    config = ChangeDetectorConfig(on_frames=3, confirm_frames=2)
     frames = walk(apartment(extra=[CRATE]), count=40)
     frame = max(frames, key=lambda f: compare_frame(base, config, f.depth, f.camera,
                                                     f.camera_to_world).added.size)
