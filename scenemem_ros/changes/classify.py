@@ -119,6 +119,38 @@ def cluster_box(base: BaseGeometry, config: ChangeDetectorConfig, voxels: np.nda
     return Box(tuple(low), tuple(high))
 
 
+def across_doorway(base: BaseGeometry, box: Box, reach: float = 0.5) -> Box:
+    """A blocked doorway's box widened across the wall to cover the wall's thickness.
+
+    One side of a blocker is often all the camera has seen: its box is then a thin slab in
+    front of the doorway. The door jambs (occupied columns of the memory's height band just
+    beyond the box's ends, within ``reach`` of it across the wall) show where the wall is;
+    the box is stretched across to span them.
+    """
+    low, high = np.array(box.minimum), np.array(box.maximum)
+    extent = high[:2] - low[:2]
+    across = int(np.argmin(extent))
+    along = 1 - across
+    resolution = base.grid.resolution
+    origin = np.asarray(base.grid.origin[:2])
+    occupied = base.known_2d & ~base.free_2d
+    centres = [origin[a] + (np.arange(base.grid.shape[a]) + 0.5) * resolution for a in (0, 1)]
+    near_ends = ((centres[along] >= low[along] - 2 * resolution) &
+                 (centres[along] <= low[along] + resolution)) | \
+        ((centres[along] >= high[along] - resolution) &
+         (centres[along] <= high[along] + 2 * resolution))
+    within = (centres[across] >= low[across] - reach) & (centres[across] <= high[across] + reach)
+    strip = near_ends[:, None] & within[None, :] if along == 0 else \
+        within[:, None] & near_ends[None, :]
+    jamb = np.argwhere(occupied & strip)
+    if not len(jamb):
+        return box
+    wall = origin[across] + jamb[:, across] * resolution
+    low[across] = min(low[across], float(wall.min()))
+    high[across] = max(high[across], float(wall.max()) + resolution)
+    return Box(tuple(low), tuple(high))
+
+
 def similar(first: Box, second: Box, config: ChangeDetectorConfig) -> bool:
     """True when two boxes could hold the same object (volume ratio and height)."""
     ratio = first.volume() / max(second.volume(), 1e-9)

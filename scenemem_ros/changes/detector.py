@@ -22,6 +22,7 @@ from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.classify import (
     OVERRIDE_KIND,
     ChangeLabel,
+    across_doorway,
     classify,
     cluster_box,
     similar,
@@ -201,6 +202,8 @@ class ChangeDetector:
             if track.frames_seen >= self.config.confirm_frames:
                 track.label = classify(self.base, self.config, track.voxels, track.addition)
                 track.box = cluster_box(self.base, self.config, track.voxels)
+                if track.label is ChangeLabel.DOORWAY_BLOCKED:
+                    track.box = across_doorway(self.base, track.box)
                 confirmed.append(track)
         return confirmed
 
