@@ -115,7 +115,10 @@ def run_ros_demo(request: DemoRequest) -> dict[str, Any]:
 
         _wait(detected, request.timeout, 'an override from the change detector')
         results['override_seconds_after_replay_start'] = time.perf_counter() - played_at
-        time.sleep(0.5)  # let the republished /map reach the planner
+        time.sleep(0.2)  # let the republished /map reach the planner, then its grid be built
+        planner_node = running.nodes['planner']
+        _wait(lambda: planner_node._map_version >= len(maps), request.timeout,
+              'the planner to take the new map')
         after, after_seconds = _plan(planner, request)
         records = [json.loads(m.text) for m in overrides[-1].markers if m.action == m.ADD]
         results.update({

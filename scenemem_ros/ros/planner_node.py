@@ -104,8 +104,8 @@ class PlannerNode(Node):
             return response
         if not result.success:
             self.counters[f'failed_{result.reason.name.lower()}'] += 1
-            self.get_logger().warning(f'no plan from {start} to {goal}: {result.reason.name}'
-                                      f'{": " + result.message if getattr(result, "message", "") else ""}')
+            self.get_logger().warning(f'no plan from {start} to {goal}: {result.reason.name}: '
+                                      f'{result.message}')
             return response
         self.counters['planned'] += 1
         stamp = response.plan.header.stamp
@@ -119,7 +119,8 @@ class PlannerNode(Node):
             response.plan.poses.append(pose)
         if response.plan.poses:
             response.plan.poses[-1].pose.orientation = goal_orientation
-        self._path_publisher.publish(response.plan)
+        if self._path_publisher.get_subscription_count() > 0:  # converting ~300 poses
+            self._path_publisher.publish(response.plan)  # costs ms; skip it unheard
         return response
 
     def publish_status(self) -> None:

@@ -1,0 +1,358 @@
+"""Planner speed and optimality on procedural floors, in-process and through real DDS.
+
+    python benchmarks/planning.py [--json] [--sizes 400 1000] [--queries 120] [--clients 4]
+                                  [--no-dds] [--seed 1]
+
+For each size, builds an indoor occupancy grid (rooms of 3-6 m, 0.1 m walls, one 0.9 m door per
+wall, furniture; 5 cm cells), then plans between random pairs of free cells:
+
+* grid build time (inflation, moves, components, landmark fields);
+* plan() latency with one client, and with ``--clients`` threads planning at once on the shared
+  grid (each thread runs every query, starting at a different offset);
+* success rate, and length / optimal length against an independent solver (scipy's Dijkstra
+  without heuristic or limits on a graph built here from the inflated mask);
+* GetPlan latency through DDS: the planner node runs in a child process started with
+  ``scenemem_ros.ros.runner.start_nodes(nodes=('planner',))``, this process publishes the map on
+  ``/map`` and ``--clients`` threads (one rclpy node each) call ``/scenemem/plan``. DDS stays on
+  loopback (``ros.dds.loopback_environment``).
+
+Targets (issue): GetPlan p50 < 20 ms and p99 < 100 ms on 400 x 400 cells with 4 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from scenemem_ros.planning import PlannerConfig, PlanningGrid, indoor_occupancy, plan
+
+RESOLUTION = 0.05
+NAMESPACE = '/scenemem'
+SERVER = """
+import sys
+from scenemem_ros.ros.runner import start_nodes
+running = start_nodes(nodes=('planner',), namespace=sys.argv[2], domain_id=int(sys.argv[1]),
+                      extra_parameters={'planner': {'planner.robot_radius': float(sys.argv[3])}})
+print('ready', flush=True)
+sys.stdin.read()
+running.stop()
+"""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One planning request in world metres."""
+
+    start: tuple[float, float]
+    goal: tuple[float, float]
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """Latencies in seconds -> p50, p99, mean and max in milliseconds."""
+    values = np.asarray(seconds) * 1e3
+    return {'p50_ms': float(np.percentile(values, 50)), 'p99_ms': float(np.percentile(values, 99)),
+            'mean_ms': float(values.mean()), 'max_ms': float(values.max()), 'count': len(values)}
+
+
+def random_queries(grid: PlanningGrid, count: int, seed: int) -> list[Query]:
+    """Pairs of free cells drawn uniformly, positions jittered inside their cells."""
+    rng = np.random.default_rng(seed)
+    free = np.argwhere(grid.free)
+    picks = free[rng.integers(len(free), size=(count, 2))]
+    jitter = rng.uniform(-0.4, 0.4, (count, 2, 2)) * grid.resolution
+    points = grid.cell_centre(picks) + jitter
+    return [Query(tuple(p[0].tolist()), tuple(p[1].tolist())) for p in points]
+
+
+def reference_graph(blocked: np.ndarray) -> sparse.csr_array:
+    """The 8-connected move graph over ~blocked, built independently of the planner: unit and
+    diagonal moves between free cells, no diagonal between two blocked cells."""
+    size_x, size_y = blocked.shape
+    free = np.pad(~blocked, 1)
+    index = np.arange(size_x * size_y).reshape(size_x, size_y)
+    rows, columns, weights = [], [], []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx == dy == 0:
+                continue
+            ok = free[1:-1, 1:-1] & free[1 + dx:size_x + 1 + dx, 1 + dy:size_y + 1 + dy]
+            if dx and dy:
+                ok &= free[1 + dx:size_x + 1 + dx, 1:-1] | free[1:-1, 1 + dy:size_y + 1 + dy]
+            xs, ys = np.nonzero(ok)
+            rows.append(index[xs, ys])
+            columns.append(index[xs + dx, ys + dy])
+            weights.append(np.full(len(xs), math.hypot(dx, dy)))
+    count = size_x * size_y
+    return sparse.csr_array((np.concatenate(weights), (np.concatenate(rows),
+                                                       np.concatenate(columns))),
+                            shape=(count, count))
+
+
+def optimality(grid: PlanningGrid, queries: list[Query], results: list) -> dict[str, float]:
+    """Planned length / reference shortest length over ``queries`` (all must be planned)."""
+    graph = reference_graph(np.asarray(grid.blocked))
+    size_y = grid.shape[1]
+    ratios, agree = [], 0
+    for query, result in zip(queries, results, strict=True):
+        start = grid.point_to_cell(np.asarray(query.start))
+        goal = grid.point_to_cell(np.asarray(query.goal))
+        best = dijkstra(graph, indices=int(start[0] * size_y + start[1]))[
+            int(goal[0] * size_y + goal[1])] * grid.resolution
+        if not np.isfinite(best):
+            agree += not result.success
+            continue
+        agree += result.success
+        if result.success:
+            ratios.append(result.length / best if best > 0 else 1.0)
+    worst = float(np.max(np.abs(np.asarray(ratios) - 1.0))) if ratios else math.nan
+    return {'checked': len(queries), 'success_agrees': agree / len(queries),
+            'mean_ratio': float(np.mean(ratios)) if ratios else math.nan,
+            'max_abs_ratio_minus_1': worst}
+
+
+def concurrent(grid: PlanningGrid, queries: list[Query], clients: int) -> dict[str, float]:
+    """Every client thread runs all queries (from its own offset) on the shared grid."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients)
+
+    def client(number: int) -> None:
+        offset = number * len(queries) // clients
+        barrier.wait()
+        for i in range(len(queries)):
+            query = queries[(offset + i) % len(queries)]
+            began = time.perf_counter()
+            plan(grid, query.start, query.goal)
+            latencies[number].append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    flat = [value for values in latencies for value in values]
+    return {**percentiles(flat), 'plans_per_s': len(flat) / elapsed}
+
+
+def core_benchmark(size: int, seed: int, count: int, clients: int, checked: int,
+                   config: PlannerConfig) -> tuple[dict, PlanningGrid, list[Query]]:
+    cells = indoor_occupancy((size, size), resolution=RESOLUTION, seed=seed)
+    began = time.perf_counter()
+    grid = PlanningGrid(cells, (0.0, 0.0), RESOLUTION, config)
+    build = time.perf_counter() - began
+    queries = random_queries(grid, count, seed)
+    plan(grid, queries[0].start, queries[0].goal)  # warm caches
+    results, seconds = [], []
+    for query in queries:
+        began = time.perf_counter()
+        results.append(plan(grid, query.start, query.goal))
+        seconds.append(time.perf_counter() - began)
+    planned = [r for r in results if r.success]
+    report = {
+        'size': f'{size}x{size}', 'cells': size * size, 'free_fraction': float(grid.free.mean()),
+        'components': grid.component_count, 'landmarks': len(grid.landmarks),
+        'build_s': build, 'single': percentiles(seconds),
+        'concurrent': concurrent(grid, queries, clients),
+        'success_rate': len(planned) / len(results),
+        'mean_expansions': float(np.mean([r.expansions for r in results])),
+        'mean_path_m': float(np.mean([r.length for r in planned])) if planned else math.nan,
+        'mean_detour': float(np.mean([r.length / max(np.hypot(*np.subtract(q.goal, q.start)),
+                                                     1e-9)
+                                      for q, r in zip(queries, results, strict=True)
+                                      if r.success])) if planned else math.nan,
+        'optimality': optimality(grid, queries[:checked], results[:checked]),
+    }
+    return report, grid, queries
+
+
+def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain_id: int,
+                  config: PlannerConfig, requests_per_client: int) -> dict:
+    """GetPlan latency through DDS with a planner node in a child process."""
+    from scenemem_ros.ros.dds import apply_environment, loopback_environment
+
+    environment = loopback_environment(domain_id)
+    apply_environment(environment)  # before rclpy creates its first participant
+    import rclpy
+    from nav_msgs.msg import OccupancyGrid
+    from nav_msgs.srv import GetPlan
+    from rclpy.executors import MultiThreadedExecutor
+
+    from scenemem_ros.geometry.voxels import GridSpec2D
+    from scenemem_ros.ros.map_msgs import grid_to_occupancy_msg
+    from scenemem_ros.ros.scene_memory_node import MAP_QOS
+
+    server = subprocess.Popen([sys.executable, '-c', SERVER, str(domain_id), NAMESPACE,
+                               repr(config.robot_radius)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env={**os.environ, **environment},
+                              text=True)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    executor = MultiThreadedExecutor(num_threads=clients + 1, context=context)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    nodes = []
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == 'ready'
+        source = rclpy.create_node('bench_map', context=context)
+        nodes.append(source)
+        publisher = source.create_publisher(OccupancyGrid, '/map', MAP_QOS)
+        spec = GridSpec2D(origin=tuple(grid.origin.tolist()), resolution=grid.resolution,
+                          shape=grid.shape)
+        publisher.publish(grid_to_occupancy_msg(spec, np.asarray(grid.cells), 'map', 0.0))
+        callers = []
+        for number in range(clients):
+            node = rclpy.create_node(f'bench_client_{number}', context=context)
+            nodes.append(node)
+            callers.append(node.create_client(GetPlan, f'{NAMESPACE}/plan'))
+        for node in nodes:
+            executor.add_node(node)
+        spinner.start()
+
+        def request(query: Query) -> GetPlan.Request:
+            req = GetPlan.Request()
+            for pose, (x, y) in ((req.start, query.start), (req.goal, query.goal)):
+                pose.header.frame_id = 'map'
+                pose.pose.position.x, pose.pose.position.y = x, y
+                pose.pose.orientation.w = 1.0
+            return req
+
+        def call(caller, query: Query, timeout: float = 60.0):
+            done = threading.Event()
+            future = caller.call_async(request(query))
+            future.add_done_callback(lambda _: done.set())
+            if not done.wait(timeout):
+                raise TimeoutError('GetPlan did not answer')
+            return future.result()
+
+        for caller in callers:
+            if not caller.wait_for_service(timeout_sec=30.0):
+                raise TimeoutError('the planner service never appeared')
+        expected = plan(grid, queries[0].start, queries[0].goal)
+        deadline = time.monotonic() + 60.0
+        while len(call(callers[0], queries[0]).plan.poses) != len(expected.path):
+            if time.monotonic() > deadline:
+                raise TimeoutError('the planner never received the map')
+            time.sleep(0.1)
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+        poses: list[int] = []
+        barrier = threading.Barrier(clients)
+
+        def client(number: int) -> None:
+            offset = number * len(queries) // clients
+            barrier.wait()
+            for i in range(requests_per_client):
+                query = queries[(offset + i) % len(queries)]
+                began = time.perf_counter()
+                response = call(callers[number], query)
+                latencies[number].append(time.perf_counter() - began)
+                poses.append(len(response.plan.poses))
+
+        single: list[float] = []
+        for query in queries[:requests_per_client]:
+            began = time.perf_counter()
+            call(callers[0], query)
+            single.append(time.perf_counter() - began)
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        flat = [value for values in latencies for value in values]
+        return {'single': percentiles(single),
+                'concurrent': {**percentiles(flat), 'plans_per_s': len(flat) / elapsed},
+                'mean_poses': float(np.mean(poses)),
+                'empty_responses': int(sum(p == 0 for p in poses))}
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        if spinner.is_alive():
+            spinner.join(timeout=10.0)
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        if server.stdin is not None:
+            server.stdin.close()
+        try:
+            server.wait(timeout=20.0)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def print_table(report: dict) -> None:
+    machine = report['machine']
+    print(f'machine: {machine["cpu"]}, {machine["cores"]} cores, load average '
+          f'{machine["load_before"]} before / {machine["load_after"]} after; '
+          f'{report["clients"]} clients; config {report["config"]}')
+    header = (f'{"grid":>9} {"build s":>8} {"1 client p50/p99 ms":>20} '
+              f'{"N clients p50/p99 ms":>21} {"plans/s":>8} {"success":>8} {"len/opt-1":>10} '
+              f'{"expanded":>9} {"DDS 1 p50/p99":>14} {"DDS N p50/p99":>14}')
+    print(header)
+    for row in report['results']:
+        dds = row.get('dds')
+        dds_one = f'{dds["single"]["p50_ms"]:.1f}/{dds["single"]["p99_ms"]:.1f}' if dds else '-'
+        dds_many = (f'{dds["concurrent"]["p50_ms"]:.1f}/{dds["concurrent"]["p99_ms"]:.1f}'
+                    if dds else '-')
+        print(f'{row["size"]:>9} {row["build_s"]:8.2f} '
+              f'{row["single"]["p50_ms"]:9.1f}/{row["single"]["p99_ms"]:<10.1f} '
+              f'{row["concurrent"]["p50_ms"]:10.1f}/{row["concurrent"]["p99_ms"]:<10.1f} '
+              f'{row["concurrent"]["plans_per_s"]:8.0f} {row["success_rate"]:8.1%} '
+              f'{row["optimality"]["max_abs_ratio_minus_1"]:10.1e} '
+              f'{row["mean_expansions"]:9.0f} {dds_one:>14} {dds_many:>14}')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    parser.add_argument('--sizes', type=int, nargs='+', default=[400, 1000])
+    parser.add_argument('--queries', type=int, default=120, help='random pairs per size')
+    parser.add_argument('--clients', type=int, default=4)
+    parser.add_argument('--checked', type=int, default=25,
+                        help='queries compared with the reference solver per size')
+    parser.add_argument('--dds-requests', type=int, default=60, help='per client, per size')
+    parser.add_argument('--no-dds', action='store_true', help='skip the DDS measurement')
+    parser.add_argument('--domain-id', type=int, default=1 + os.getpid() % 100)
+    parser.add_argument('--seed', type=int, default=1)
+    args = parser.parse_args(argv)
+    config = PlannerConfig()
+    load_before = os.getloadavg()[0]
+    results = []
+    for size in args.sizes:
+        row, grid, queries = core_benchmark(size, args.seed, args.queries, args.clients,
+                                            min(args.checked, args.queries), config)
+        if not args.no_dds:
+            reachable = [q for q, r in zip(queries, (plan(grid, q.start, q.goal)
+                                                    for q in queries), strict=True)
+                         if r.success]
+            row['dds'] = dds_benchmark(grid, reachable, args.clients, args.domain_id, config,
+                                       args.dds_requests)
+        results.append(row)
+    report = {
+        'machine': {'cpu': platform.processor() or platform.machine(),
+                    'cores': os.cpu_count(), 'load_before': round(load_before, 2),
+                    'load_after': round(os.getloadavg()[0], 2),
+                    'python': platform.python_version()},
+        'config': {name: getattr(config, name) for name in config.__dataclass_fields__},
+        'clients': args.clients, 'seed': args.seed, 'results': results,
+    }
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
