@@ -21,6 +21,8 @@ COMMANDS = {
     'eval': 'scenemem_ros.cli.evaluate',
     'run': 'scenemem_ros.cli.run',
     'demo': 'scenemem_ros.cli.demo',
+    'convert': 'scenemem_ros.cli.convert',
+    'export': 'scenemem_ros.cli.export',
 }
 
 

@@ -19,6 +19,7 @@ from scenemem_ros.data.readers._common import SequenceSource, SubsampleOptions
 from scenemem_ros.data.readers.aria_mps import AriaMpsOptions, AriaMpsReader, EgoExo4DReader
 from scenemem_ros.data.readers.interndata import InternDataOptions, InternDataReader
 from scenemem_ros.data.readers.replica import ReplicaOptions, ReplicaReader
+from scenemem_ros.data.readers.rosbag import RosbagOptions, RosbagReader
 from scenemem_ros.data.readers.scannet import ScanNetOptions, ScanNetReader
 from scenemem_ros.data.readers.synthia import SynthiaOptions, SynthiaReader
 from scenemem_ros.data.readers.tum import TumOptions, TumReader
@@ -32,6 +33,7 @@ READERS: dict[str, type] = {
     'hd-epic': AriaMpsReader,
     'ego-exo4d': EgoExo4DReader,
     'interndata': InternDataReader,
+    'rosbag': RosbagReader,
 }
 
 
@@ -47,7 +49,8 @@ def open_source(format_name: str, path: str | Path, **options) -> SequenceSource
 
 __all__ = [
     'READERS', 'AriaMpsOptions', 'AriaMpsReader', 'EgoExo4DReader', 'InternDataOptions',
-    'InternDataReader', 'ReplicaOptions', 'ReplicaReader', 'ScanNetOptions', 'ScanNetReader',
+    'InternDataReader', 'ReplicaOptions', 'ReplicaReader', 'RosbagOptions', 'RosbagReader',
+    'ScanNetOptions', 'ScanNetReader',
     'SequenceSource', 'SubsampleOptions', 'SynthiaOptions', 'SynthiaReader', 'TumOptions',
     'TumReader', 'open_source',
 ]

@@ -1,7 +1,8 @@
 """InternData-N1 reader (LeRobotDataset v2.1 layout): point-only frames, (N, 3) world points
 seen from each camera pose, plus the whole scene cloud.
 
-Layout (one trajectory folder, e.g. ``traj_data/matterport3d_zed/<scene>/trajectory_1/``)::
+Layout (one trajectory folder, e.g. ``traj_data/matterport3d_zed/<scene>/trajectory_1/``;
+a folder above it is accepted when exactly one trajectory lies below)::
 
     meta/info.json                          codebase_version 'v2.1', fps, chunks_size,
                                             data_path template, declared features
@@ -31,7 +32,9 @@ Conventions:
   would look straight down, so it is not used. A public InternNav/L3ROcc-based note found
   with `find_string` likewise converts N1 actions with ``cam2world_gl`` / ``diag(1, -1, -1)``.
 * Intrinsics: ``observation.camera_intrinsic`` 3x3 K per row (fx 168.05, fy 192.80, cx 240,
-  cy 135 in the example: the 480x270 video); the image size defaults to (2 cx, 2 cy).
+  cy 135 in the example: the 480x270 video); the image size is the options', else the
+  ``image.width`` / ``image.height`` in that feature's ``info`` (``scenemem export occupancy``
+  writes them), else (2 cx, 2 cy).
 * Points: no depth; each frame carries the points of path.ply inside its camera frustum within
   ``max_range`` metres, optionally thinned by open3d hidden-point removal. ``cloud`` is the
   whole (N, 3) cloud.
@@ -115,6 +118,27 @@ def read_info(folder: Path) -> dict:
     return info
 
 
+def trajectory_folder(path: Path) -> Path:
+    """The trajectory folder (the one holding ``meta/info.json``) at or below ``path``.
+
+    ``path`` may be the trajectory itself or any folder above it (the dataset root, a scene)
+    as long as exactly one trajectory lies below; several raise DataError listing them.
+    """
+    require_dir(path, 'InternData trajectory folder')
+    if (path / 'meta' / 'info.json').is_file():
+        return path
+    found = sorted(info.parent.parent for info in path.glob('**/meta/info.json'))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DataError(f'missing LeRobot info.json: {path / "meta" / "info.json"} (and no '
+                        f'trajectory with meta/info.json below {path})')
+    listed = ', '.join(str(f.relative_to(path)) for f in found[:5])
+    more = f' and {len(found) - 5} more' if len(found) > 5 else ''
+    raise DataError(f'{path} holds {len(found)} trajectories ({listed}{more}); '
+                    f'pass one of them')
+
+
 def _matrices(table, name: str, shape: tuple[int, int], path: Path) -> np.ndarray:
     try:
         values = np.asarray(table.column(name).to_pylist(), dtype=np.float64)
@@ -139,7 +163,7 @@ class InternDataReader(IndexedSource):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.folder = require_dir(Path(path), 'InternData trajectory folder')
+        self.folder = trajectory_folder(Path(path))
         self.options = make_options(InternDataOptions, options, overrides)
         self.world_frame = self.options.world_frame
         self.name = '/'.join(self.folder.resolve().parts[-2:])
@@ -199,8 +223,9 @@ class InternDataReader(IndexedSource):
     def camera(self, index: int) -> PinholeCamera:
         """The pinhole camera of row ``index``."""
         k = self.intrinsics[index]
-        width = self.options.width or int(round(2 * k[0, 2]))
-        height = self.options.height or int(round(2 * k[1, 2]))
+        declared = self.info['features'].get(INTRINSIC, {}).get('info') or {}
+        width = self.options.width or int(declared.get('image.width') or round(2 * k[0, 2]))
+        height = self.options.height or int(declared.get('image.height') or round(2 * k[1, 2]))
         try:
             return PinholeCamera.from_matrix(k, width, height)
         except GeometryError as exc:

@@ -17,7 +17,7 @@ from scenemem_ros.geometry.transforms import look_at
 
 def test_registry_names_and_shared_shape():
     assert set(READERS) == {'tum', 'scannet', 'replica', 'synthia', 'hd-epic', 'ego-exo4d',
-                            'interndata'}
+                            'interndata', 'rosbag'}
     for reader in READERS.values():
         options = reader.Options
         assert dataclasses.is_dataclass(options) and options.__dataclass_params__.frozen
