@@ -13,7 +13,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument('--bag', type=Path, help='rosbag2 recording (depth, camera_info, pose)')
     source.add_argument('--world', type=Path, help='a `scenemem world` folder (its before_bag)')
     source.add_argument('--dataset', nargs=2, metavar=('FORMAT', 'SRC'),
-                        help='a dataset reader (tum, scannet, replica, synthia, hd-epic, '
+                        help='a dataset reader (tum, scannet, replica, synthia, hd-epic, rosbag, '
                              'ego-exo4d, interndata) and its folder')
 
 
