@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DOORWAY, TABLE, apartment, walk
+from change_scenes import DOORWAY, TABLE, apartment, walk
 
 from scenemem_ros.changes import (
     ChangeDetectionError,

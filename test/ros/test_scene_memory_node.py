@@ -82,7 +82,7 @@ def test_map_get_map_and_operator_overrides(ros, tmp_path):
     client_node = ros.node('client')
     maps: list[OccupancyGrid] = []
     client_node.create_subscription(OccupancyGrid, '/map', maps.append, MAP_QOS)
-    assert wait_for(lambda: maps), 'no /map received'
+    assert wait_for(lambda: maps, 60.0), 'no /map received'
     assert node._is_active
     spec, cells = occupancy_msg_to_grid(maps[-1])
     assert (cells == 100).sum() > 100 and (cells == 0).sum() > 1000
