@@ -85,6 +85,28 @@ def _render_fps(noise: bool) -> Callable[[Context], float]:
     return run
 
 
+def _bag_write_mb_per_s(encoding: str) -> Callable[[Context], float]:
+    def run(context: Context) -> float:
+        import tempfile
+        from pathlib import Path
+
+        from scenemem_ros.data.bag import write_sequence_bag
+        from scenemem_ros.data.frame import Frame, Sequence
+
+        config = RenderConfig(noise=NoiseConfig(enabled=True))
+        poses = context.poses
+        depths = render_depths(context.world, context.camera, poses, config)
+        frames = [Frame(stamp=0.1 * i, camera=context.camera, camera_to_world=pose, depth=depth)
+                  for i, (pose, depth) in enumerate(zip(poses, depths, strict=True))]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / 'bench_bag'
+            seconds = _seconds(lambda: write_sequence_bag(Sequence(frames), path,
+                                                          depth_encoding=encoding))
+            size = sum(f.stat().st_size for f in path.iterdir())
+        return size / 1e6 / seconds
+    return run
+
+
 MEASUREMENTS: list[Measurement] = [
     Measurement('scene generation, primitives', 's', _generation('primitives')),
     Measurement('scene generation, furniture (cached models)', 's', _generation('sweethome3d')),
@@ -92,6 +114,8 @@ MEASUREMENTS: list[Measurement] = [
                 lambda c: _seconds(lambda: plan_trajectory(c.world, seed=c.seed))),
     Measurement('depth rendering 640x480, noise off', 'frames/s', _render_fps(False)),
     Measurement('depth rendering 640x480, noise on', 'frames/s', _render_fps(True)),
+    Measurement('bag write 640x480 32FC1 (sqlite3)', 'MB/s', _bag_write_mb_per_s('32FC1')),
+    Measurement('bag write 640x480 16UC1 (sqlite3)', 'MB/s', _bag_write_mb_per_s('16UC1')),
 ]
 
 
