@@ -40,7 +40,7 @@ from scenemem_ros.world import (
 
 BOX_MIN, BOX_MAX = (0.0, 0.0, -0.1), (20.0, 20.0, 2.9)
 
-COLD_BAKE = '''
+COLD_BAKE = """
 import sys, time
 started = float(sys.argv[2])
 from scenemem_ros.memory.checkpoint import load_memory
@@ -51,7 +51,7 @@ loaded = time.time()
 volume = bake(field, field.scene_names()[0], np.array({low}), np.array({high}), 0.05)
 done = time.time()
 print(loaded - started, done - started, volume.grid.num_cells)
-'''
+"""
 
 
 def big_apartment_frames(frames: int, seed: int = 5) -> list:
@@ -71,8 +71,8 @@ def cold_bake(path: Path, repeats: int = 3) -> dict[str, float]:
         loads.append(float(output[0]))
         totals.append(float(output[1]))
         cells = int(output[2])
-    return {'cold_load_s': float(np.median(loads)), 'cold_load_and_bake_s': float(np.median(totals)),
-            'baked_voxels': cells}
+    return {'cold_load_s': float(np.median(loads)),
+            'cold_load_and_bake_s': float(np.median(totals)), 'baked_voxels': cells}
 
 
 def override_apply(repeats: int = 2000) -> float:

@@ -88,7 +88,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         try:
             return annotation(value)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f'{where}: cannot make {annotation.__name__} of {value!r}') from error
+            raise ConfigError(f'{where}: cannot make {annotation.__name__} of {value!r}') \
+                from error
     return value
 
 
@@ -101,7 +102,8 @@ def config_from_dict(cls: type[ConfigT], values: Mapping[str, Any], where: str =
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f'{prefix.rstrip(".")}: unknown key(s) {unknown}; known: {sorted(known)}')
+        raise ConfigError(f'{prefix.rstrip(".")}: unknown key(s) {unknown}; '
+                          f'known: {sorted(known)}')
     kwargs = {name: _coerce(value, hints[name], prefix + name) for name, value in values.items()}
     try:
         return cls(**kwargs)

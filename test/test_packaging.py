@@ -12,7 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = 'scenemem_ros'
 IGNORED = shutil.ignore_patterns('.venv', '.git', 'build', 'install', 'log', '__pycache__',
-                                 '*.egg-info', '.pytest_cache', '.mypy_cache', '.ruff_cache', 'out')
+                                 '*.egg-info', '.pytest_cache', '.mypy_cache', '.ruff_cache',
+                                 'out')
 
 
 def declared_console_scripts() -> list[str]:

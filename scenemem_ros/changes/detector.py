@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy import ndimage
@@ -218,7 +219,9 @@ class ChangeDetector:
                           and similar(t.box, gone.box, self.config)]
             if not candidates:
                 continue
-            arrival = min(candidates, key=lambda t: abs(t.box.volume() - gone.box.volume()))
+            # Both boxes are set: the candidates were filtered on that above.
+            arrival = min(candidates, key=lambda t: abs(cast(Box, t.box).volume()
+                                                        - cast(Box, gone.box).volume()))
             added.remove(arrival)
             arrival.partner, gone.partner = gone.id, arrival.id
             if gone.published is not None:  # its override is folded into the move

@@ -1,9 +1,9 @@
 """Frame and Sequence: the one currency every reader, writer, trainer and node exchanges.
 
-A ``Frame`` is one posed depth observation. Depth is float32 metres with NaN where invalid, the pose
-is camera(optical frame)-to-world as a 4x4 float64 matrix (world z up, metres), and the stamp is in
-seconds. Datasets without a depth camera (Aria MPS) instead carry ``points``: world-frame points
-observed from that pose.
+A ``Frame`` is one posed depth observation. Depth is float32 metres with NaN where invalid, the
+pose is camera(optical frame)-to-world as a 4x4 float64 matrix (world z up, metres), and the stamp
+is in seconds. Datasets without a depth camera (Aria MPS) instead carry ``points``: world-frame
+points observed from that pose.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def save_memory(field: SceneMemoryField, path: str | Path,
               'scenes': scenes, 'metadata': metadata or {}}
     arrays['header'] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    # allow_pickle is numpy's default, passed so mypy does not match **arrays against it.
+    np.savez_compressed(buffer, allow_pickle=True, **arrays)
     payload = buffer.getvalue()
     atomic_write_bytes(Path(path), payload)
     return len(payload)
@@ -96,8 +97,8 @@ def _read_header(archive: Any, path: Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f'{path}: corrupt checkpoint header ({error})') from error
     if not isinstance(header, dict) or header.get('format') != FORMAT:
-        raise CheckpointError(f'{path} is not a scenemem memory checkpoint '
-                              f'(format {header.get("format") if isinstance(header, dict) else None!r})')
+        found = header.get('format') if isinstance(header, dict) else None
+        raise CheckpointError(f'{path} is not a scenemem memory checkpoint (format {found!r})')
     if header.get('version') != VERSION:
         raise CheckpointError(f'{path}: checkpoint format version {header.get("version")} is not '
                               f'supported (this build reads version {VERSION})')
@@ -150,6 +151,7 @@ def _fill_scene(grid: SceneGrid, name: str, info: dict[str, Any],
             level.copy_(torch.from_numpy(stored.astype(np.float32) * float(scales[index])))
     shape = tuple(info['observed_shape'])
     if shape != tuple(grid.observed.shape):
-        raise ValueError(f'scene {name} observed mask shape {shape} != {tuple(grid.observed.shape)}')
+        raise ValueError(f'scene {name} observed mask shape {shape} != '
+                         f'{tuple(grid.observed.shape)}')
     bits = np.unpackbits(arrays[f'scene/{name}/observed'])[:int(np.prod(shape))]
     grid.observed.copy_(torch.from_numpy(bits.reshape(shape).astype(bool)))

@@ -39,11 +39,12 @@ class FieldConfig:
         for value in self.level_resolutions:
             _positive('FieldConfig', 'level_resolutions', value)
         if list(self.level_resolutions) != sorted(self.level_resolutions, reverse=True):
-            raise MemoryModelError(
-                f'FieldConfig.level_resolutions must go coarse to fine, got {self.level_resolutions}')
+            raise MemoryModelError(f'FieldConfig.level_resolutions must go coarse to fine, '
+                                   f'got {self.level_resolutions}')
         for name in ('features_per_level', 'decoder_hidden'):
             if getattr(self, name) < 1:
-                raise MemoryModelError(f'FieldConfig.{name} must be >= 1, got {getattr(self, name)}')
+                raise MemoryModelError(f'FieldConfig.{name} must be >= 1, '
+                                       f'got {getattr(self, name)}')
         for name in ('truncation', 'observed_resolution'):
             _positive('FieldConfig', name, getattr(self, name))
         if self.padding < 0:
@@ -86,10 +87,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ('steps', 'rays_per_step', 'surface_samples', 'rays_per_frame'):
             if getattr(self, name) < 1:
-                raise MemoryModelError(f'TrainConfig.{name} must be >= 1, got {getattr(self, name)}')
+                raise MemoryModelError(f'TrainConfig.{name} must be >= 1, '
+                                       f'got {getattr(self, name)}')
         for name in ('free_samples', 'max_frames', 'checkpoint_every', 'seed'):
             if getattr(self, name) < 0:
-                raise MemoryModelError(f'TrainConfig.{name} must be >= 0, got {getattr(self, name)}')
+                raise MemoryModelError(f'TrainConfig.{name} must be >= 0, '
+                                       f'got {getattr(self, name)}')
         for name in ('coverage_resolution', 'grid_learning_rate', 'decoder_learning_rate',
                      'max_range'):
             _positive('TrainConfig', name, getattr(self, name))

@@ -35,6 +35,10 @@ class SceneGrid(nn.Module):
     ``observed_resolution`` whose voxel (i, j, k) covers ``origin + [idx, idx + 1) * res``.
     """
 
+    origin: torch.Tensor
+    extent: torch.Tensor
+    observed: torch.Tensor
+
     def __init__(self, config: FieldConfig, origin: np.ndarray, extent: np.ndarray) -> None:
         super().__init__()
         self.register_buffer('origin', torch.as_tensor(origin, dtype=torch.float32).clone())

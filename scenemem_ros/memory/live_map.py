@@ -140,7 +140,10 @@ class LiveMap:
             return gone
 
     def what_if(self, hypothetical: Iterable[Override], now: float | None = None) -> np.ndarray:
-        """The grid with ``hypothetical`` overrides added to the live ones; nothing is committed."""
+        """The grid with ``hypothetical`` overrides added to the live ones.
+
+        Nothing is committed.
+        """
         with self._lock:
             merged = dict(self._overrides)
         merged.update({o.id: o for o in hypothetical})

@@ -51,7 +51,8 @@ class Box:
         low = tuple(float(v) for v in self.minimum)
         high = tuple(float(v) for v in self.maximum)
         if len(low) != 3 or len(high) != 3:
-            raise MemoryModelError(f'Box corners need 3 numbers, got {self.minimum}, {self.maximum}')
+            raise MemoryModelError(f'Box corners need 3 numbers, got {self.minimum}, '
+                                   f'{self.maximum}')
         if not all(math.isfinite(v) for v in low + high):
             raise MemoryModelError(f'Box corners must be finite, got {low}, {high}')
         if any(h <= lo for lo, h in zip(low, high, strict=False)):

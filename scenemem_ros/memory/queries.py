@@ -155,8 +155,9 @@ def navigation_grid(field: SceneMemoryField, scene: str, z_min: float, z_max: fl
     fx, fy = nx * supersample, ny * supersample
     occupied = fine.observed & (fine.distance < 0.25 * fine_resolution)
     shape = (nx, supersample, ny, supersample)
-    occupied_cells = occupied.any(axis=2)[:fx, :fy].reshape(shape).any(axis=(1, 3))
-    observed_cells = fine.observed.any(axis=2)[:fx, :fy].reshape(shape).any(axis=(1, 3))
+    occupied_cells = np.asarray(occupied.any(axis=2))[:fx, :fy].reshape(shape).any(axis=(1, 3))
+    observed_cells = np.asarray(fine.observed.any(axis=2))[:fx, :fy].reshape(shape).any(
+        axis=(1, 3))
     cells = np.full(spec.shape, UNKNOWN, dtype=np.int8)
     cells[observed_cells] = FREE
     cells[occupied_cells] = OCCUPIED
@@ -210,7 +211,9 @@ class DepthRenderer:
         directions = rays @ np.asarray(camera_to_world, dtype=np.float32)[:3, :3].T
         origin = np.broadcast_to(np.asarray(camera_to_world)[:3, 3], directions.shape)
         query = np.concatenate([origin, directions], axis=1).astype(np.float32)
-        hit = self.scene.cast_rays(self._o3d.core.Tensor(query))['t_hit'].numpy()
+        # open3d's stub wrongly makes Tensor's dtype and device required.
+        rays_tensor = self._o3d.core.Tensor(query)  # type: ignore[call-overload]
+        hit = self.scene.cast_rays(rays_tensor)['t_hit'].numpy()
         depth = hit.reshape(camera.height, camera.width).astype(np.float32)
         depth[~np.isfinite(depth) | (depth > max_range)] = np.nan
         return depth

@@ -1,7 +1,8 @@
 """Training data for the field: maximum-coverage frame choice, camera rays, ray samples.
 
 Frame choice follows Video-3D LLM's maximum-coverage sampling: greedily keep the frame that adds
-the most not-yet-seen voxels (lazy greedy; coverage is submodular, so stale gains are upper bounds).
+the most not-yet-seen voxels (lazy greedy; coverage is submodular, so stale gains are upper
+bounds).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def sample_along_rays(bank: RayBank, ray_index: torch.Tensor, truncation: float,
     return points.reshape(-1, 3), targets.reshape(-1)
 
 
-def observed_mask(bank: RayBank, origin: np.ndarray, shape: tuple[int, int, int],
+def observed_mask(bank: RayBank, origin: np.ndarray, shape: tuple[int, ...],
                   resolution: float, max_rays: int = 400_000, seed: int = 0) -> torch.Tensor:
     """(X, Y, Z) bool: voxels that rays crossed or ended in.
 

@@ -18,7 +18,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import rclpy
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -219,9 +220,9 @@ class BagPlayer:
                 qos = overrides.get(out, overrides.get(name))
                 if qos is None:
                     qos = qos_from_recorded(info.offered_qos)
-                publisher = node.create_publisher(cls, out, qos)
+                publisher: Publisher[Any] = node.create_publisher(cls, out, qos)
                 self._topics[name] = _Topic(name, out, cls, publisher)
-            self._clock = None
+            self._clock: Publisher[Any] | None = None
             if config.publish_clock:
                 from rosgraph_msgs.msg import Clock
 
@@ -264,9 +265,10 @@ class BagPlayer:
     def _publish_clock(self, timestamp_ns: int) -> None:
         msg = self._clock_class()
         msg.clock.sec, msg.clock.nanosec = divmod(int(timestamp_ns), 1_000_000_000)
+        assert self._clock is not None  # only called while a /clock publisher exists
         self._clock.publish(msg)
 
-    def _messages(self) -> Iterator[RawMessage]:
+    def _messages(self) -> Generator[RawMessage, None, None]:
         if self._topics:
             yield from iter_raw_messages(self.path, topics=list(self._topics))
 
@@ -292,7 +294,8 @@ class BagPlayer:
             stop.wait(cfg.start_delay)
         published = {t.out_name: 0 for t in self._topics.values()}
         clock_count = 0
-        first_ns = last_ns = None
+        first_ns: int | None = None
+        last_ns: int | None = None
         wall_start = time.monotonic()
         interrupted = False
         with closing(self._messages()) as stream:
@@ -316,7 +319,8 @@ class BagPlayer:
                 topic = self._topics[msg.topic]
                 self._publish(topic, msg.data)
                 published[topic.out_name] += 1
-        bag_duration = 0.0 if first_ns is None else (last_ns - first_ns) * 1e-9
+        bag_duration = (0.0 if first_ns is None or last_ns is None
+                        else (last_ns - first_ns) * 1e-9)
         return PlayResult(published, clock_count, bag_duration, time.monotonic() - wall_start,
                           interrupted)
 
@@ -325,8 +329,9 @@ class BagPlayer:
         for topic in getattr(self, '_topics', {}).values():
             self.node.destroy_publisher(topic.publisher)
         self._topics = {}
-        if getattr(self, '_clock', None) is not None:
-            self.node.destroy_publisher(self._clock)
+        clock = getattr(self, '_clock', None)
+        if clock is not None:
+            self.node.destroy_publisher(clock)
             self._clock = None
 
 

@@ -5,9 +5,9 @@ Subscribes (relative names, remappable): ``/camera/depth/image_rect`` (sensor_ms
 (geometry_msgs/PoseStamped in the ``world_frame``, the optical frame's pose). Depth images are
 paired with the pose nearest in stamp within ``pose_slop`` seconds (a depth image newer than
 every pose waits, up to 8 images deep, for a late pose) and with the latest CameraInfo. Each
-pair goes through ``scenemem_ros.changes.ChangeDetector``; its updates are published as MarkerArray on
-``override_updates`` (the scene_memory node's input). Every refused input is logged and counted;
-the counters go out as JSON on ``status`` once a second.
+pair goes through ``scenemem_ros.changes.ChangeDetector``; its updates are published as
+MarkerArray on ``override_updates`` (the scene_memory node's input). Every refused input is logged
+and counted; the counters go out as JSON on ``status`` once a second.
 """
 
 from __future__ import annotations

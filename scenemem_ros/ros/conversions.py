@@ -7,7 +7,7 @@ topics and bags decode identically; poses use the core's quaternion helpers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -22,7 +22,7 @@ from scenemem_ros.data.frame import DEFAULT_CAMERA_FRAME, DEFAULT_WORLD_FRAME
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.geometry.errors import GeometryError
 
-StampLike = float | int | Time
+StampLike: TypeAlias = float | int | Time
 
 
 def seconds_to_stamp(seconds: float) -> Time:

@@ -22,6 +22,7 @@ import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 from nav_msgs.srv import GetPlan
+from rclpy.client import Client
 from visualization_msgs.msg import MarkerArray
 
 from scenemem_ros.errors import SceneMemError
@@ -96,7 +97,7 @@ def run_ros_demo(request: DemoRequest) -> dict[str, Any]:
         client_node.create_subscription(OccupancyGrid, '/map', maps.append, MAP_QOS)
         client_node.create_subscription(MarkerArray, '/scenemem/overrides', overrides.append,
                                         MAP_QOS)
-        planner = client_node.create_client(GetPlan, '/scenemem/plan')
+        planner: Client[Any, Any] = client_node.create_client(GetPlan, '/scenemem/plan')
         _wait(lambda: bool(maps), request.timeout, 'the first /map')
         _wait(lambda: planner.service_is_ready(), request.timeout, '/scenemem/plan')
         first_map = maps[-1]

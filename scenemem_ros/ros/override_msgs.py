@@ -115,8 +115,8 @@ def marker_to_update(marker: Marker, now: float) -> tuple[str, Any]:
         raise MemoryModelError('object_moved needs JSON text with moved_from')
     half = (scale.x / 2, scale.y / 2, scale.z / 2)
     centre = (position.x, position.y, position.z)
-    region = Box(tuple(c - h for c, h in zip(centre, half)),
-                 tuple(c + h for c, h in zip(centre, half)))
+    region = Box(tuple(c - h for c, h in zip(centre, half, strict=True)),
+                 tuple(c + h for c, h in zip(centre, half, strict=True)))
     lifetime = marker.lifetime.sec + marker.lifetime.nanosec * 1e-9
     return 'put', Override(id=identifier, kind=kind, region=region,
                            source=OverrideSource.OPERATOR, confidence=1.0, first_seen=now,

@@ -59,7 +59,7 @@ def start_nodes(params_file: Path | None = None, model: Path | None = None,
     if owns_context:
         context = rclpy.Context()
         arguments = ['--ros-args', '--params-file', str(params_file)] if params_file else []
-        kwargs = {'domain_id': domain_id} if domain_id is not None else {}
+        kwargs: dict[str, Any] = {'domain_id': domain_id} if domain_id is not None else {}
         rclpy.init(args=['scenemem', *arguments], context=context, **kwargs)
     overrides = {name: dict(values) for name, values in (extra_parameters or {}).items()}
     overrides.setdefault('scene_memory', {}).setdefault('autostart', True)

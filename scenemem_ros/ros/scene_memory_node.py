@@ -119,12 +119,15 @@ class SceneMemoryNode(LifecycleNode):
 
     def _teardown(self) -> None:
         self._is_active = False
-        destroyers = ((Timer, self.destroy_timer), (Publisher, self.destroy_publisher),
-                      (Service, self.destroy_service), (Subscription, self.destroy_subscription))
         for entity in self._entities:
-            for kind, destroy in destroyers:
-                if isinstance(entity, kind):
-                    destroy(entity)
+            if isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            elif isinstance(entity, Publisher):
+                self.destroy_publisher(entity)
+            elif isinstance(entity, Service):
+                self.destroy_service(entity)
+            elif isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
         self._entities = []
         if self.live_map is not None:
             self.live_map.close()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ DEMO_MODEL = REPO / 'models' / 'memory_demo.npz'
 DEMO_PARAMS = REPO / 'config' / 'memory.yaml'
 # The bundled scene: regenerated bit-for-bit from this request on any machine with the same
 # furniture package, so the repository carries the recipe, not the meshes.
-DEMO_SCENE = dict(seed=31, change='doorway_blocked', frames=200, width=320, height=240)
+DEMO_SCENE: dict[str, Any] = dict(seed=31, change='doorway_blocked', frames=200, width=320,
+                                   height=240)
 NAVIGATION_BAND = (0.1, 1.8)
 ROBOT_RADIUS = 0.2
 APPROACH = 1.2  # start and goal lie this far from the doorway, on either side (m)
@@ -56,8 +58,8 @@ def free_point_near(world: World, point: np.ndarray, clearance: float) -> np.nda
     return centres[np.argmin(np.linalg.norm(centres - point, axis=1))]
 
 
-def doorway_ends(world: World, region_min: np.ndarray, region_max: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def doorway_ends(world: World, region_min: np.ndarray | Sequence[float],
+                 region_max: np.ndarray | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Start and goal on either side of the doorway the blocker sits in."""
     centre = (np.asarray(region_min[:2]) + np.asarray(region_max[:2])) / 2
     doorway = min(world.layout.doorways,

@@ -75,7 +75,9 @@ def distance_to_mesh(mesh: o3d.geometry.TriangleMesh, points: np.ndarray) -> np.
         return np.full(len(points), np.inf)
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
-    return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
+    # open3d's stub wrongly makes Tensor's dtype and device required.
+    query = o3d.core.Tensor(points.astype(np.float32))  # type: ignore[call-overload]
+    return scene.compute_distance(query).numpy()
 
 
 def observed_ground_truth(world: World, frames: list[Frame], points: np.ndarray,
@@ -112,15 +114,20 @@ def tsdf_fusion(frames: list[Frame], voxel_size: float, truncation_voxels: float
     """Open3D tensor VoxelBlockGrid TSDF of the frames; returns (grid, seconds)."""
     started = time.perf_counter()
     device = o3d.core.Device('CPU:0')
+    # open3d's stubs miss the int -> SizeVector conversion of attr_channels and the defaults of
+    # Tensor's dtype and device, hence the ignores below.
     grid = o3d.t.geometry.VoxelBlockGrid(
         attr_names=('tsdf', 'weight'), attr_dtypes=(o3d.core.float32, o3d.core.float32),
-        attr_channels=((1), (1)), voxel_size=voxel_size, block_resolution=16,
-        block_count=100_000, device=device)
+        attr_channels=((1), (1)),  # type: ignore[arg-type]
+        voxel_size=voxel_size, block_resolution=16, block_count=100_000, device=device)
     for frame in frames:
         assert frame.depth is not None
-        depth = o3d.t.geometry.Image(o3d.core.Tensor(np.nan_to_num(frame.depth, nan=0.0)))
-        intrinsic = o3d.core.Tensor(frame.camera.matrix, o3d.core.float64)
-        extrinsic = o3d.core.Tensor(np.linalg.inv(frame.camera_to_world), o3d.core.float64)
+        depth_array = np.nan_to_num(frame.depth, nan=0.0)
+        depth = o3d.t.geometry.Image(o3d.core.Tensor(depth_array))  # type: ignore[call-overload]
+        intrinsic = o3d.core.Tensor(  # type: ignore[call-overload]
+            frame.camera.matrix, o3d.core.float64)
+        extrinsic = o3d.core.Tensor(  # type: ignore[call-overload]
+            np.linalg.inv(frame.camera_to_world), o3d.core.float64)
         blocks = grid.compute_unique_block_coordinates(depth, intrinsic, extrinsic, 1.0,
                                                        max_range)
         grid.integrate(blocks, depth, intrinsic, extrinsic, 1.0, max_range,
@@ -138,7 +145,7 @@ def _grid_iou(predicted: np.ndarray, truth: np.ndarray, region: np.ndarray) -> f
 
 
 def _cells_of_points(points: np.ndarray, origin: np.ndarray, resolution: float,
-                     shape: tuple[int, int], band: tuple[float, float]) -> np.ndarray:
+                     shape: tuple[int, ...], band: tuple[float, float]) -> np.ndarray:
     keep = (points[:, 2] >= band[0]) & (points[:, 2] <= band[1])
     index = np.floor((points[keep, :2] - origin) / resolution).astype(int)
     inside = ((index >= 0) & (index < np.array(shape))).all(axis=1)
@@ -229,7 +236,7 @@ def _grid_metrics(results: dict[str, Any], field: SceneMemoryField, scene: str, 
 
 
 def _observed_columns(world: World, frames: list[Frame], origin: np.ndarray, resolution: float,
-                      shape: tuple[int, int], config: FidelityConfig) -> np.ndarray:
+                      shape: tuple[int, ...], config: FidelityConfig) -> np.ndarray:
     """(X, Y) bool: 2D cells whose band some camera ray crossed or ended in (exact depth)."""
     exact = RenderConfig(noise=NoiseConfig(enabled=False))
     region = np.zeros(shape, dtype=bool)

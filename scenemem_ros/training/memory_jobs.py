@@ -89,8 +89,9 @@ def memory_config(steps: int | None = None, max_frames: int | None = None,
                   base: MemoryConfig | None = None) -> MemoryConfig:
     """The default (or given) config with command-line overrides applied."""
     config = base or MemoryConfig()
-    changes = {k: v for k, v in dict(steps=steps, max_frames=max_frames, seed=seed,
-                                     device=device).items() if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in dict(steps=steps, max_frames=max_frames,
+                                                     seed=seed, device=device).items()
+                               if v is not None}
     return replace(config, train=replace(config.train, **changes))
 
 

@@ -185,7 +185,7 @@ class World:
                 'layout': self.layout.to_dict(), 'instances': instances,
                 'mesh_file': MESH_FILE, 'triangle_instance_ids_file': INSTANCE_IDS_FILE}
 
-    def save(self, directory: str) -> None:
+    def save(self, directory: str | os.PathLike[str]) -> None:
         """Write ``world.json``, ``mesh.ply`` (world frame) and the per-triangle instance ids."""
         os.makedirs(directory, exist_ok=True)
         if not o3d.t.io.write_triangle_mesh(pathlib.Path(directory, MESH_FILE),
@@ -196,7 +196,7 @@ class World:
             json.dump(self.metadata(), stream, indent=1)
 
 
-def load_world(directory: str) -> World:
+def load_world(directory: str | os.PathLike[str]) -> World:
     """Read a world written by ``World.save``."""
     path = os.path.join(directory, METADATA_FILE)
     if not os.path.exists(path):

@@ -24,7 +24,8 @@ def make(kind=OverrideKind.BLOCKED_REGION, **kw):
 
 def test_round_trip_every_kind():
     for kind in OverrideKind:
-        moved = Box((0.0, 0.0, 0.0), (0.5, 0.5, 0.5)) if kind is OverrideKind.OBJECT_MOVED else None
+        moved = (Box((0.0, 0.0, 0.0), (0.5, 0.5, 0.5)) if kind is OverrideKind.OBJECT_MOVED
+                 else None)
         record = make(kind, moved_from=moved, source=OverrideSource.OPERATOR, expires_at=9.0,
                       label='chair')
         assert Override.from_dict(record.to_dict()) == record
@@ -69,7 +70,8 @@ def naive_apply_2d(cells, origin, resolution, overrides):
                 for j in range(cells.shape[1]):
                     x = origin[0] + (i + 0.5) * resolution
                     y = origin[1] + (j + 0.5) * resolution
-                    if box.minimum[0] <= x <= box.maximum[0] and box.minimum[1] <= y <= box.maximum[1]:
+                    if (box.minimum[0] <= x <= box.maximum[0]
+                            and box.minimum[1] <= y <= box.maximum[1]):
                         result[i, j] = value
     return result
 

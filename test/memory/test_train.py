@@ -40,7 +40,7 @@ def test_equal_seeds_give_equal_models(box_room_frames):
     second.load_state_dict(first.state_dict())
     fit_scene(first, 'room', box_room_frames[:4], quick(), progress=False)
     fit_scene(second, 'room', box_room_frames[:4], quick(), progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(grids(first), grids(second)))
+    assert all(torch.equal(a, b) for a, b in zip(grids(first), grids(second), strict=True))
 
 
 def test_an_interrupted_fit_resumes_to_the_same_model(box_room_frames, tmp_path, monkeypatch):
@@ -71,7 +71,7 @@ def test_an_interrupted_fit_resumes_to_the_same_model(box_room_frames, tmp_path,
     resumed.load_state_dict(initial_state)
     fit_scene(resumed, 'room', box_room_frames[:4], quick(steps=10, checkpoint_every=4),
               resume_path=resume, progress=False)
-    for a, b in zip(grids(reference), grids(resumed)):
+    for a, b in zip(grids(reference), grids(resumed), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 

@@ -11,8 +11,6 @@ import uuid
 
 import numpy as np
 import pytest
-
-
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
