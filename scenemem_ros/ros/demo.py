@@ -100,6 +100,9 @@ def run_ros_demo(request: DemoRequest) -> dict[str, Any]:
         planner: Client[Any, Any] = client_node.create_client(GetPlan, '/scenemem/plan')
         _wait(lambda: bool(maps), request.timeout, 'the first /map')
         _wait(lambda: planner.service_is_ready(), request.timeout, '/scenemem/plan')
+        planner_node = running.nodes['planner']
+        _wait(lambda: planner_node._map_version >= 1, request.timeout,
+              'the planner to take the first map')
         first_map = maps[-1]
         before, before_seconds = _plan(planner, request)
         if len(before) == 0:
@@ -117,7 +120,6 @@ def run_ros_demo(request: DemoRequest) -> dict[str, Any]:
         _wait(detected, request.timeout, 'an override from the change detector')
         results['override_seconds_after_replay_start'] = time.perf_counter() - played_at
         time.sleep(0.2)  # let the republished /map reach the planner, then its grid be built
-        planner_node = running.nodes['planner']
         _wait(lambda: planner_node._map_version >= len(maps), request.timeout,
               'the planner to take the new map')
         after, after_seconds = _plan(planner, request)
