@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     memory.add_argument('--scene', help='scene in the checkpoint (default: the only one)')
     add_json_flag(memory)
     memory.set_defaults(func=run_memory)
+    register_encoder(targets)
 
     changes = targets.add_parser(
         'changes', help='change detection against scripted ground truth',
@@ -77,4 +78,41 @@ def run_changes(args: argparse.Namespace) -> int:
     results = evaluate_changes(args.model, _world_folders(args.world), args.scene, config,
                                ChangeEvalConfig(unchanged_frames=args.unchanged_frames))
     emit(args, results, changes_table)
+    return 0
+
+
+def register_encoder(targets: argparse._SubParsersAction) -> None:
+    """``scenemem eval encoder``: slot encoder fidelity and speed (training.encoder_eval)."""
+    encoder = targets.add_parser(
+        'encoder', help='slot encoder: Chamfer-L1, F-score@5cm, front share, fps',
+        description='Encode held-out synthetic frames (320x240, noise on) and the real '
+                    'Middlebury motorcycle depth, amortised (default) and with test-time '
+                    'refinement; report Chamfer-L1 mean/median (cm), F-score@5cm, share of slot '
+                    'surface in front of the depth, slot identity consistency, frames per '
+                    'second on the CPU (and GPU when present).')
+    encoder.add_argument('--model', type=Path, help='encoder checkpoint (default: bundled)')
+    encoder.add_argument('--worlds', type=int, default=6, help='held-out worlds')
+    encoder.add_argument('--frames-per-world', type=int, default=4)
+    encoder.add_argument('--first-seed', type=int, default=100000,
+                         help='seed of the first held-out world')
+    encoder.add_argument('--refine-steps', type=int, default=30,
+                         help='test-time refinement steps for the refined figures (0: none)')
+    encoder.add_argument('--identity-clips', type=int, default=4,
+                         help='held-out clips of 8 frames for identity consistency (0: skip)')
+    encoder.add_argument('--no-motorcycle', action='store_true')
+    encoder.add_argument('--picture', type=Path, help='save slots over the points (PNG)')
+    encoder.add_argument('--threads', type=int, default=2, help='CPU threads for torch')
+    encoder.add_argument('--primitives', action='store_true',
+                         help='held-out worlds of boxes and cylinders only')
+    add_json_flag(encoder)
+    encoder.set_defaults(func=run_encoder)
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    from scenemem_ros.training.encoder_eval import encoder_table, evaluate_encoder
+
+    result = evaluate_encoder(args.model, args.worlds, args.frames_per_world, args.first_seed,
+                              args.refine_steps, not args.no_motorcycle, args.identity_clips,
+                              args.picture, args.threads, args.primitives)
+    emit(args, result, encoder_table)
     return 0

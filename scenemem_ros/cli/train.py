@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     memory.add_argument('--quiet', action='store_true', help='no progress bar')
     add_json_flag(memory)
     memory.set_defaults(func=run_memory)
+    register_encoder(targets)
 
 
 def run_memory(args: argparse.Namespace) -> int:
@@ -52,5 +53,71 @@ def run_memory(args: argparse.Namespace) -> int:
                          dataset_path=Path(args.dataset[1]) if args.dataset else None)
     result = train_memory(source, args.out, config, args.scene, args.resume,
                           progress=not args.quiet)
+    emit(args, result, lambda r: '\n'.join(f'{k:>16}: {v}' for k, v in r.items()))
+    return 0
+
+
+def register_encoder(targets: argparse._SubParsersAction) -> None:
+    """``scenemem train encoder``: the slot encoder (training.encoder_jobs)."""
+    encoder = targets.add_parser(
+        'encoder', help='train the slot encoder (depth -> slots)',
+        description='Train the slot encoder on --worlds N synthetic worlds (random object '
+                    'compositions and apartments, plus the demo scene) or on a recording. '
+                    'Progress bar, resumable with --resume, CPU or GPU; under torchrun it '
+                    'trains with DistributedDataParallel (gloo on CPU, NCCL on CUDA).')
+    source = encoder.add_mutually_exclusive_group(required=True)
+    source.add_argument('--worlds', type=int, help='N synthetic worlds (half compositions)')
+    source.add_argument('--bag', type=Path, help='rosbag2 recording (depth, camera_info, pose)')
+    source.add_argument('--world', type=Path, help='a `scenemem world` folder (its before_bag)')
+    source.add_argument('--dataset', nargs=2, metavar=('FORMAT', 'SRC'),
+                        help='a dataset reader (tum, scannet, replica, ...) and its folder')
+    encoder.add_argument('--out', type=Path, required=True, help='checkpoint (.npz)')
+    encoder.add_argument('--config', type=Path, help='YAML of EncoderConfig (model:, loss:, '
+                         'sequence:, refine:, train:)')
+    encoder.add_argument('--steps', type=int, help='phase one steps (single frames)')
+    encoder.add_argument('--sequence-steps', type=int, help='phase two steps (clips)')
+    encoder.add_argument('--batch-size', type=int)
+    encoder.add_argument('--clips-per-world', type=int, default=8)
+    encoder.add_argument('--first-seed', type=int, default=0, help='seed of the first world')
+    encoder.add_argument('--no-demo-scene', action='store_true',
+                         help='leave the demo apartment (seed 31) out of --worlds data')
+    encoder.add_argument('--primitives', action='store_true',
+                         help='boxes and cylinders only (no furniture catalogue)')
+    encoder.add_argument('--seed', type=int)
+    encoder.add_argument('--device', help="'auto', 'cpu', 'cuda', 'cuda:1' ...")
+    encoder.add_argument('--threads', type=int, help='CPU threads for torch')
+    encoder.add_argument('--resume', action='store_true',
+                         help='continue from OUT.resume.pt, or from OUT and its step count')
+    encoder.add_argument('--quiet', action='store_true', help='no progress bar')
+    add_json_flag(encoder)
+    encoder.set_defaults(func=run_encoder)
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    from scenemem_ros.config import config_from_dict, read_yaml
+    from scenemem_ros.encoder.config import EncoderConfig
+    from scenemem_ros.training.encoder_data import SyntheticSpec
+    from scenemem_ros.training.encoder_jobs import DEMO_SCENE_SEED, encoder_config, train_encoder
+    from scenemem_ros.training.memory_jobs import FrameSource
+
+    base = config_from_dict(EncoderConfig, read_yaml(args.config)) if args.config else None
+    config = encoder_config(base, steps=args.steps, sequence_steps=args.sequence_steps,
+                            batch_size=args.batch_size, seed=args.seed, device=args.device,
+                            threads=args.threads)
+    spec = source = None
+    if args.worlds is not None:
+        spec = SyntheticSpec(worlds=args.worlds, first_seed=args.first_seed,
+                             clips_per_world=args.clips_per_world,
+                             clip_length=config.train.sequence_length,
+                             width=config.model.input_width, height=config.model.input_height,
+                             primitives=args.primitives,
+                             extra_apartment_seeds=() if args.no_demo_scene
+                             else (DEMO_SCENE_SEED,))
+    else:
+        source = FrameSource(bag=args.bag, world=args.world,
+                             dataset=args.dataset[0] if args.dataset else None,
+                             dataset_path=Path(args.dataset[1]) if args.dataset else None)
+    result = train_encoder(args.out, config, spec=spec, source=source, resume=args.resume,
+                           progress=not args.quiet)
     emit(args, result, lambda r: '\n'.join(f'{k:>16}: {v}' for k, v in r.items()))
     return 0

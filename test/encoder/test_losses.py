@@ -1,0 +1,127 @@
+"""Per-frame losses: named terms, the expected minimum, the front test, the share penalty."""
+
+import itertools
+
+import pytest
+import torch
+from encoder_test_support import TINY_MODEL
+
+from scenemem_ros.encoder.config import EncoderLossConfig
+from scenemem_ros.encoder.losses import (
+    LOSS_KEYS,
+    FrameTargets,
+    expected_minimum,
+    frame_losses,
+    free_space_depth,
+    front_violation,
+    make_targets,
+    sample_depth_points,
+)
+from scenemem_ros.encoder.model import SlotEncoder
+
+
+def test_expected_minimum_matches_enumerating_which_slots_exist():
+    generator = torch.Generator().manual_seed(0)
+    distances = torch.rand(1, 3, 4, generator=generator, dtype=torch.float64)
+    existence = torch.rand(1, 4, generator=generator, dtype=torch.float64)
+    miss = 2.0
+    expected, ownership = expected_minimum(distances, existence, miss)
+    for n in range(3):
+        total = 0.0
+        owners = torch.zeros(4, dtype=torch.float64)
+        for alive in itertools.product([0, 1], repeat=4):
+            probability = torch.prod(torch.where(torch.tensor(alive, dtype=torch.bool),
+                                                 existence[0], 1 - existence[0]))
+            present = [k for k in range(4) if alive[k]]
+            if present:
+                best = min(present, key=lambda k: float(distances[0, n, k]))
+                total += probability * distances[0, n, best]
+                owners[best] += probability
+            else:
+                total += probability * miss
+        assert float(expected[0, n]) == pytest.approx(float(total))
+        torch.testing.assert_close(ownership[0, n], owners)
+
+
+def test_expected_minimum_gradcheck():
+    generator = torch.Generator().manual_seed(1)
+    distances = torch.rand(1, 5, 3, generator=generator, dtype=torch.float64,
+                           requires_grad=True)
+    existence = torch.rand(1, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda d, e: expected_minimum(d, e, 1.5)[0],
+                                    (distances, existence))
+
+
+def test_sampled_depth_points_back_project_and_pad():
+    depth = torch.full((2, 4, 5), float('nan'))
+    depth[0, 1, 2] = 2.0
+    depth[1] = 1.0
+    intrinsics = torch.tensor([[2.0, 0, 2], [0, 2.0, 1.5], [0, 0, 1]]).expand(2, 3, 3)
+    points, lengths = sample_depth_points(depth, intrinsics, 6)
+    assert lengths.tolist() == [1, 6]
+    torch.testing.assert_close(points[0, 0], torch.tensor([0.0, -0.5, 2.0]))
+    assert (points[0, 1:] == 0).all()
+    assert (points[1, :, 2] == 1.0).all()
+
+
+def test_free_space_fills_single_dropouts_and_marks_no_returns():
+    depth = torch.full((1, 5, 5), 2.0)
+    depth[0, 2, 2] = float('nan')
+    depth[0, :, 4] = float('nan')
+    free = free_space_depth(depth, invalid_is_free=True, max_depth=9.0)
+    assert float(free[0, 2, 2]) == 2.0
+    assert float(free[0, 0, 4]) == 2.0  # next to valid pixels
+    unknown = free_space_depth(torch.full((1, 3, 3), float('nan')), False, 9.0)
+    assert torch.isnan(unknown).all()
+    nothing = free_space_depth(torch.full((1, 3, 3), float('nan')), True, 9.0)
+    assert (nothing == 9.0).all()
+
+
+def test_front_violation_by_hand():
+    free = torch.full((1, 3, 3), 2.0)
+    intrinsics = torch.tensor([[[1.0, 0, 1], [0, 1.0, 1], [0, 0, 1]]])
+    samples = torch.tensor([[[[0.0, 0.0, 1.0],     # centre pixel, 1 m in front
+                              [0.0, 0.0, 1.99],    # within the margin
+                              [0.0, 0.0, 3.0],     # behind the surface
+                              [10.0, 0.0, 1.0],    # outside the image
+                              [0.0, 0.0, -1.0]]]])  # behind the camera
+    violation = front_violation(samples, free, intrinsics, margin=0.05)
+    torch.testing.assert_close(violation[0, 0], torch.tensor([0.95, 0.0, 0.0, 0.0, 0.0]))
+
+
+def test_frame_losses_are_a_named_dict_of_finite_scalars(tiny_bank):
+    torch.manual_seed(0)
+    model = SlotEncoder(TINY_MODEL)
+    config = EncoderLossConfig(depth_points=64)
+    depth, intrinsics = tiny_bank.depth[:3], tiny_bank.intrinsics[:3]
+    output = model(depth, intrinsics)
+    targets = make_targets(depth, intrinsics, config, TINY_MODEL.max_depth,
+                           torch.Generator().manual_seed(0))
+    assert isinstance(targets, FrameTargets)
+    losses = frame_losses(output, targets, config)
+    assert tuple(losses) == LOSS_KEYS
+    for key, value in losses.items():
+        assert value.shape == (), key
+        assert torch.isfinite(value), key
+    losses['total'].backward()
+    assert all(p.grad is not None for p in model.parameters())
+    weighted = sum(getattr(config, f'{k}_weight') * float(losses[k].detach())
+                   for k in LOSS_KEYS[:-1])
+    assert float(losses['total'].detach()) == pytest.approx(weighted, rel=1e-5)
+
+
+def test_a_slot_owning_no_points_is_pushed_to_stop_existing():
+    config = EncoderLossConfig(min_point_share=0.2, surface_weight=0.0)
+    model = SlotEncoder(TINY_MODEL)
+    depth = torch.full((1, 24, 32), 2.0)
+    intrinsics = torch.tensor([[[30.0, 0, 15.5], [0, 30.0, 11.5], [0, 0, 1]]])
+    output = model(depth, intrinsics)
+    far = output.samples.detach().clone()
+    far[:, 0] += 50.0  # slot 0 far from every point
+    output = output._replace(samples=far, slots=output.slots._replace(
+        existence=torch.full((1, TINY_MODEL.num_slots), 0.9, requires_grad=True)))
+    targets = make_targets(depth, intrinsics, config, 10.0)
+    losses = frame_losses(output, targets, config)
+    losses['min_share'].backward()
+    gradient = output.slots.existence.grad[0]
+    assert gradient[0] > 0  # descending lowers slot 0's existence

@@ -1,0 +1,96 @@
+"""The change detector's API: EncoderSession / encode_frame -> SlotSet -> slots_to_boxes."""
+
+import numpy as np
+import pytest
+import torch
+from encoder_test_support import TINY_MODEL, tiny_config
+
+from scenemem_ros.encoder import EncoderSession, SlotSet, encode_frame, slots_to_boxes
+from scenemem_ros.encoder.checkpoint import save_encoder
+from scenemem_ros.encoder.errors import EncoderError
+from scenemem_ros.encoder.model import SlotEncoder
+from scenemem_ros.geometry.transforms import euler_to_matrix, look_at
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('session') / 'encoder.npz'
+    save_encoder(SlotEncoder(TINY_MODEL), tiny_config(), path)
+    return path
+
+
+def frame(tiny_clips, index=0):
+    shot = tiny_clips[0].frames[index]
+    return shot.depth, shot.camera, shot.camera_to_world
+
+
+def test_slot_set_is_in_the_world_frame(checkpoint, tiny_clips):
+    depth, camera, pose = frame(tiny_clips)
+    session = EncoderSession(checkpoint, track=False)
+    local = session.encode_frame(depth, camera, np.eye(4))
+    moved = session.encode_frame(depth, camera, pose)
+    k = TINY_MODEL.num_slots
+    assert isinstance(moved, SlotSet) and len(moved) == k
+    assert moved.centres.shape == (k, 3) and moved.half_extents.shape == (k, 3)
+    assert moved.rotations.shape == (k, 3, 3) and moved.yaw.shape == (k,)
+    assert moved.vertices.shape == (k, 42, 3) and moved.faces.shape == (80, 3)
+    assert moved.prototype.dtype == np.int64 and moved.ids.tolist() == list(range(k))
+    np.testing.assert_allclose(moved.centres, local.centres @ pose[:3, :3].T + pose[:3, 3],
+                               atol=1e-5)
+    np.testing.assert_allclose(moved.rotations, pose[:3, :3] @ local.rotations, atol=1e-6)
+    np.testing.assert_allclose(moved.vertices, local.vertices @ pose[:3, :3].T + pose[:3, 3],
+                               atol=1e-5)
+    # the box holds the mesh: every vertex is inside the oriented box (slot axes)
+    inside = np.einsum('kji,kvj->kvi', moved.rotations,
+                       moved.vertices - moved.centres[:, None])
+    assert (np.abs(inside) <= moved.half_extents[:, None] + 1e-5).all()
+    yaw_only = euler_to_matrix(torch.tensor(np.stack([moved.yaw, 0 * moved.yaw,
+                                                      0 * moved.yaw], 1)))
+    np.testing.assert_allclose(np.arctan2(yaw_only[:, 1, 0].numpy(), yaw_only[:, 0, 0].numpy()),
+                               moved.yaw,
+                               atol=1e-6)
+
+
+def test_boxes_are_the_active_slots(checkpoint, tiny_clips):
+    depth, camera, pose = frame(tiny_clips)
+    slot_set = EncoderSession(checkpoint).encode_frame(depth, camera, pose)
+    boxes = slots_to_boxes(slot_set, threshold=0.0)
+    assert len(boxes) == len(slot_set)
+    box = boxes[0]
+    assert box.centre.shape == (3,) and box.half_extents.shape == (3,)
+    assert np.linalg.norm(box.orientation_xyzw) == pytest.approx(1.0)
+    assert isinstance(box.prototype, int) and 0 <= box.existence <= 1
+    assert slots_to_boxes(slot_set, threshold=1.0) == []
+
+
+def test_identities_persist_across_frames(checkpoint, tiny_clips):
+    depth, camera, pose = frame(tiny_clips)
+    session = EncoderSession(checkpoint)
+    first = session.encode_frame(depth, camera, pose)
+    second = session.encode_frame(depth, camera, pose)
+    active = first.existence > 0.5
+    np.testing.assert_array_equal(first.ids[active], second.ids[active])
+    assert (first.ids[~active] == -1).all()
+    session.reset()
+    third = session.encode_frame(depth, camera, pose)
+    np.testing.assert_array_equal(np.sort(third.ids[active]), np.arange(active.sum()))
+
+
+def test_module_level_encode_frame_and_refinement(checkpoint, tiny_clips):
+    depth, camera, pose = frame(tiny_clips)
+    amortised = encode_frame(depth, camera, pose, checkpoint=checkpoint)
+    refined = EncoderSession(checkpoint, refine_steps=3).encode_frame(depth, camera, pose)
+    assert len(amortised) == len(refined)
+    assert not np.allclose(amortised.vertices, refined.vertices)
+
+
+def test_bad_inputs_are_refused(checkpoint, tiny_clips):
+    depth, camera, pose = frame(tiny_clips)
+    session = EncoderSession(checkpoint)
+    with pytest.raises(EncoderError, match='does not match the camera'):
+        session.encode_frame(depth[:-1], camera, pose)
+    with pytest.raises(EncoderError, match='camera_to_world'):
+        session.encode_frame(depth, camera, np.eye(3))
+    with pytest.raises(EncoderError, match='camera_to_world'):
+        session.encode_frame(depth, camera, look_at([0, 0, 0], [1, 0, 0]) * np.nan)
