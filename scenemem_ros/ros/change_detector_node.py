@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -48,6 +46,7 @@ from scenemem_ros.ros.conversions import (
 )
 from scenemem_ros.ros.override_msgs import NAMESPACE, marker_id, override_to_marker
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+from scenemem_ros.ros.spin import spin_node
 
 RANGES = {'resolution': (0.02, 1.0), 'addition_width': (8, 4096),
           'removal_width': (8, 4096), 'max_range': (0.5, 50.0),
@@ -245,19 +244,7 @@ class ChangeDetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = ChangeDetectorNode()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(ChangeDetectorNode, args, threads=2)
 
 
 if __name__ == '__main__':

@@ -16,12 +16,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Path
 from nav_msgs.srv import GetPlan
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -30,6 +28,7 @@ from scenemem_ros.planning import PlannerConfig, PlanningGrid, plan
 from scenemem_ros.ros.map_msgs import occupancy_msg_to_grid
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
 from scenemem_ros.ros.scene_memory_node import MAP_QOS
+from scenemem_ros.ros.spin import spin_node
 
 RANGES = {'robot_radius': (0.0, 5.0)}
 
@@ -128,19 +127,7 @@ class PlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = PlannerNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(PlannerNode, args, threads=4)
 
 
 if __name__ == '__main__':

@@ -20,10 +20,8 @@ import sys
 from collections import Counter
 from typing import Any
 
-import rclpy
 from nav_msgs.msg import OccupancyGrid
 from nav_msgs.srv import GetMap
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.publisher import Publisher
@@ -40,6 +38,7 @@ from scenemem_ros.memory.live_map import LiveMap, LiveMapConfig
 from scenemem_ros.ros.map_msgs import grid_to_occupancy_msg
 from scenemem_ros.ros.override_msgs import marker_to_update, overrides_to_marker_array
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+from scenemem_ros.ros.spin import spin_node
 
 MAP_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -216,19 +215,7 @@ class SceneMemoryNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = SceneMemoryNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(SceneMemoryNode, args, threads=None)
 
 
 if __name__ == '__main__':
