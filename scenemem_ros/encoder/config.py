@@ -67,7 +67,7 @@ class SlotEncoderConfig:
     head_hidden: int = 128
     position_frequencies: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     per_axis_scale: bool = True
-    min_scale: float = 0.005
+    min_scale: float = 0.02
     max_scale: float = 3.0
     initial_scale: float = 0.3
     max_depth: float = 10.0
@@ -114,22 +114,22 @@ class EncoderLossConfig:
             surface_weight: weights of the terms in ``total``.
     """
 
-    depth_points: int = 2048
+    depth_points: int = 1024
     samples_per_face: int = 1
     chunk_size: int = 4096
     miss_distance: float = 1.0
-    min_point_share: float = 0.01
+    min_point_share: float = 0.005
     active_threshold: float = 0.5
     front_margin: float = 0.03
     front_cap: float = 0.3
     invalid_is_free: bool = True
     surface_truncation: float = 1.0
     chamfer_weight: float = 1.0
-    min_share_weight: float = 0.1
-    front_weight: float = 1.0
+    min_share_weight: float = 0.5
+    front_weight: float = 5.0
     laplacian_weight: float = 0.5
     edge_weight: float = 0.5
-    surface_weight: float = 0.1
+    surface_weight: float = 2.0
 
     def __post_init__(self) -> None:
         _positive(self, 'depth_points', 'chunk_size', 'miss_distance', 'surface_truncation',
@@ -174,16 +174,21 @@ class RefineConfig:
     Attributes:
         steps: Adam steps (0 disables refinement: the amortised prediction is returned).
         learning_rate: Adam step size on the raw slot parameters.
-        depth_points: depth points used by the refinement losses.
+        depth_points: depth points used by the refinement losses and by pruning.
+        prune_share: after prediction (and refinement), an active slot that is the nearest
+            surface of fewer than this share of ``depth_points`` depth points is switched off
+            (existence 0), like non-maximum suppression in detectors; 0 disables.
     """
 
     steps: int = 0
     learning_rate: float = 0.02
     depth_points: int = 2048
+    prune_share: float = 0.005
 
     def __post_init__(self) -> None:
         _non_negative(self, 'steps')
         _positive(self, 'learning_rate', 'depth_points')
+        _require(0 <= self.prune_share < 1, self, 'prune_share', 'in [0, 1)')
 
 
 @dataclass(frozen=True)
@@ -204,8 +209,8 @@ class EncoderTrainConfig:
         threads: CPU threads torch may use (0 keeps torch's default).
     """
 
-    steps: int = 2000
-    sequence_steps: int = 0
+    steps: int = 750
+    sequence_steps: int = 50
     sequence_length: int = 3
     batch_size: int = 8
     learning_rate: float = 2e-3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from scenemem_ros.encoder.chamfer import gather_group_distances, mutual_nearest_indices
 from scenemem_ros.encoder.config import EncoderLossConfig, RefineConfig
 from scenemem_ros.encoder.losses import FrameTargets, frame_losses
 from scenemem_ros.encoder.model import SlotEncoder, SlotOutput
@@ -41,3 +42,29 @@ def refine_slots(model: SlotEncoder, output: SlotOutput, targets: FrameTargets,
     with torch.no_grad():
         final = model.meshes(raw.detach(), anchors, loss_config.samples_per_face)
     return final.detach()
+
+
+def prune_starved(output: SlotOutput, targets: FrameTargets, share: float,
+                  threshold: float = 0.5) -> SlotOutput:
+    """Switch off (existence 0) active slots that are the nearest active surface of fewer than
+    ``share`` of each frame's target points. Returns a detached output."""
+    output = output.detach()
+    if share <= 0:
+        return output
+    existence = output.slots.existence.clone()
+    batch, count = existence.shape
+    for b in range(batch):
+        active = torch.nonzero(existence[b] > threshold).squeeze(1)
+        size = int(targets.lengths[b])
+        if len(active) == 0 or size == 0:
+            continue
+        points = targets.points[b:b + 1, :size]
+        samples = output.samples[b:b + 1, active]
+        index, _ = mutual_nearest_indices(points, None, samples)
+        distance = gather_group_distances(points, samples, index)  # (1, N, A)
+        owner = active[distance[0].argmin(dim=1)]
+        owned = torch.bincount(owner, minlength=count).to(existence.dtype) / size
+        starved = (owned < share) & (existence[b] > threshold)
+        existence[b] = torch.where(starved, torch.zeros_like(existence[b]), existence[b])
+    return output._replace(slots=output.slots._replace(existence=existence))
+

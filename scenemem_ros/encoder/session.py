@@ -25,11 +25,10 @@ import numpy as np
 import torch
 
 from scenemem_ros.encoder.checkpoint import load_encoder
-from scenemem_ros.encoder.config import RefineConfig
 from scenemem_ros.encoder.errors import EncoderError
 from scenemem_ros.encoder.losses import make_targets
 from scenemem_ros.encoder.model import SlotEncoder, SlotOutput
-from scenemem_ros.encoder.refine import refine_slots
+from scenemem_ros.encoder.refine import prune_starved, refine_slots
 from scenemem_ros.encoder.sequence import SlotTracker
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.geometry.transforms import euler_to_matrix, matrix_to_quaternion
@@ -161,7 +160,8 @@ class EncoderSession:
         checkpoint: encoder checkpoint (default: the bundled ``models/encoder_demo.npz``).
         device: torch device ('cpu' by default; 'cuda' when one is present).
         refine_steps: test-time refinement steps (None: the checkpoint's ``refine.steps``;
-            0: amortised prediction only, the fast default).
+            0: amortised prediction only, the fast default). Starved slots are pruned either
+            way (``RefineConfig.prune_share``).
         threads: CPU threads for torch (None leaves torch's setting).
         track: keep slot identities across calls (else ``ids`` is the slot index).
         frame_id: the world frame's name written into each ``SlotSet``.
@@ -177,8 +177,7 @@ class EncoderSession:
         self.model, self.config, self.info = load_encoder(self.path, self.device)
         refine = self.config.refine
         if refine_steps is not None:
-            refine = RefineConfig(steps=refine_steps, learning_rate=refine.learning_rate,
-                                  depth_points=refine.depth_points)
+            refine = replace(refine, steps=refine_steps)
         self.refine = refine
         self.tracker = SlotTracker(self.config.sequence) if track else None
         self.frame_id = frame_id
@@ -211,12 +210,14 @@ class EncoderSession:
             output = self.model(depth_t, intrinsics, pose, loss.samples_per_face)
         refine = self.refine if refine_steps is None else replace(self.refine,
                                                                   steps=refine_steps)
-        if refine.steps:
+        if refine.steps or refine.prune_share:
             generator = torch.Generator(device=self.device).manual_seed(0)
             targets = make_targets(depth_t, intrinsics, replace(loss,
                                                                 depth_points=refine.depth_points),
                                    self.model.config.max_depth, generator)
             output = refine_slots(self.model, output, targets, refine, loss)
+            output = prune_starved(output, targets, refine.prune_share,
+                                   loss.active_threshold)
         return output
 
     def encode_frame(self, depth: np.ndarray, camera: PinholeCamera,

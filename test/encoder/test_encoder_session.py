@@ -94,3 +94,29 @@ def test_bad_inputs_are_refused(checkpoint, tiny_clips):
         session.encode_frame(depth, camera, np.eye(3))
     with pytest.raises(EncoderError, match='camera_to_world'):
         session.encode_frame(depth, camera, look_at([0, 0, 0], [1, 0, 0]) * np.nan)
+
+
+def test_starved_slots_are_pruned():
+    from scenemem_ros.encoder.losses import FrameTargets
+    from scenemem_ros.encoder.refine import prune_starved
+    from scenemem_ros.encoder.slots import Slots
+
+    points = torch.zeros(1, 100, 3)
+    points[0, :, 2] = 2.0
+    points[0, :99, 0] = torch.linspace(-1, 1, 99)
+    points[0, 99] = torch.tensor([5.0, 0.0, 2.0])  # one point near slot 1
+    samples = torch.zeros(1, 3, 4, 3)
+    samples[0, 0, :, 0] = torch.linspace(-1, 1, 4)
+    samples[0, 0, :, 2] = 2.0
+    samples[0, 1] = torch.tensor([5.0, 0.0, 2.0])
+    samples[0, 2] = torch.tensor([50.0, 0.0, 2.0])  # owns nothing
+    existence = torch.tensor([[0.9, 0.9, 0.9]])
+    zeros = torch.zeros(1, 3, 3)
+    slots = Slots(zeros, zeros, zeros, torch.zeros(1, 3, 2), existence)
+    output = SlotEncoder(TINY_MODEL)(torch.full((1, 24, 32), 2.0),
+                                     torch.eye(3)[None])._replace(slots=slots, samples=samples)
+    targets = FrameTargets(points, torch.tensor([100]), torch.zeros(1, 2, 2), torch.eye(3)[None])
+    pruned = prune_starved(output, targets, share=0.005)
+    assert pruned.slots.existence[0].tolist() == pytest.approx([0.9, 0.9, 0.0])
+    pruned = prune_starved(output, targets, share=0.02)
+    assert pruned.slots.existence[0].tolist() == pytest.approx([0.9, 0.0, 0.0])
