@@ -8,6 +8,11 @@ every pose waits, up to 8 images deep, for a late pose) and with the latest Came
 pair goes through ``scenemem_ros.changes.ChangeDetector``; its updates are published as
 MarkerArray on ``override_updates`` (the scene_memory node's input). Every refused input is logged
 and counted; the counters go out as JSON on ``status`` once a second.
+
+With ``slots_every`` > 0, every n-th accepted frame is also handed to the slot encoder
+(``scenemem_ros.encoder.EncoderSession``, checkpoint ``encoder_model_path`` or the bundled one)
+on its own callback group, latest frame only, so encoding never delays detection; the slots go
+out as mesh markers on ``slots`` (RViz). An encoder that cannot load disables slots, not detection.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from scenemem_ros.ros.conversions import (
 )
 from scenemem_ros.ros.override_msgs import NAMESPACE, marker_id, override_to_marker
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+from scenemem_ros.ros.slot_msgs import slot_set_to_marker_array
 from scenemem_ros.ros.spin import spin_node
 
 RANGES = {'resolution': (0.02, 1.0), 'addition_width': (8, 4096),
@@ -88,6 +94,9 @@ class ChangeDetectorNode(Node):
         self.declare_parameter('world_frame', 'map')
         self.declare_parameter('depth_qos', 'reliable')
         self.declare_parameter('pose_slop', 0.05)
+        self.declare_parameter('slots_every', 5)
+        self.declare_parameter('encoder_model_path', '')
+        self.declare_parameter('encoder_threads', 0)
         self.add_on_set_parameters_callback(
             validating_callback(self, {'detector': ChangeDetectorConfig}))
         self.counters: Counter[str] = Counter()
@@ -97,6 +106,9 @@ class ChangeDetectorNode(Node):
         self._camera_frame = ''
         self._poses: deque[tuple[float, np.ndarray]] = deque(maxlen=POSE_BUFFER)
         self._pending: deque[Image] = deque(maxlen=8)
+        self.encoder: Any = None
+        self._slot_request: tuple[np.ndarray, PinholeCamera, np.ndarray, float] | None = None
+        self._slot_lock = threading.Lock()
         group = MutuallyExclusiveCallbackGroup()
         try:
             qos = depth_qos(str(self.get_parameter('depth_qos').value))
@@ -111,7 +123,12 @@ class ChangeDetectorNode(Node):
                                  callback_group=group)
         self._updates = self.create_publisher(MarkerArray, 'override_updates', 100)
         self._status = self.create_publisher(String, 'status', 10)
+        self._slots = self.create_publisher(MarkerArray, 'slots', 2)
         self._load_timer = self.create_timer(0.0, self._load_once, callback_group=group)
+        slot_group = MutuallyExclusiveCallbackGroup()
+        self._encoder_timer = self.create_timer(0.0, self._load_encoder_once,
+                                                callback_group=slot_group)
+        self.create_timer(0.02, self._encode_latest, callback_group=slot_group)
         self.create_timer(1.0, self.publish_status)
 
     # ------------------------------------------------------------------ model
@@ -143,6 +160,56 @@ class ChangeDetectorNode(Node):
         self.get_logger().info(f'comparing depth with memory scene {scene!r} '
                                f'({base.grid.shape} voxels at {config.resolution} m)')
         return True
+
+    def _load_encoder_once(self) -> None:
+        self.destroy_timer(self._encoder_timer)
+        self.load_encoder()
+
+    def load_encoder(self) -> bool:
+        """Load the slot encoder unless ``slots_every`` is 0; logs and returns False on
+        failure (detection goes on without slots)."""
+        if int(self.get_parameter('slots_every').value) <= 0:
+            return False
+        path = str(self.get_parameter('encoder_model_path').value)
+        try:
+            from scenemem_ros.encoder.session import EncoderSession, default_model_path
+            checkpoint = Path(path) if path else default_model_path()
+            threads = int(self.get_parameter('encoder_threads').value)
+            encoder = EncoderSession(checkpoint, threads=threads if threads > 0 else None,
+                                     frame_id=str(self.get_parameter('world_frame').value))
+        except SceneMemError as error:
+            self.counters['encoder_failed'] += 1
+            self.get_logger().error(f'slot markers disabled: cannot load encoder '
+                                    f'{path or "(bundled)"!r}: {error}')
+            return False
+        self.encoder = encoder
+        self.get_logger().info(f'slot encoder {checkpoint} loaded: slots of every '
+                               f'{self.get_parameter("slots_every").value}th frame on `slots`')
+        return True
+
+    def _encode_latest(self) -> None:
+        with self._slot_lock:
+            request, self._slot_request = self._slot_request, None
+        if request is None or self.encoder is None:
+            return
+        depth, camera, pose, stamp = request
+        try:
+            slot_set = self.encoder.encode_frame(depth, camera, pose)
+        except SceneMemError as error:
+            self._refuse('bad_slots', f'slot encoding failed: {error}')
+            return
+        self._slots.publish(slot_set_to_marker_array(slot_set, stamp))
+        self.counters['slot_frames'] += 1
+
+    def _request_slots(self, depth: np.ndarray, camera: PinholeCamera, pose: np.ndarray,
+                       stamp: float) -> None:
+        every = int(self.get_parameter('slots_every').value)
+        if self.encoder is None or every <= 0 or self.counters['frames'] % every:
+            return
+        with self._slot_lock:
+            if self._slot_request is not None:
+                self.counters['slot_frames_skipped'] += 1
+            self._slot_request = (depth, camera, pose, stamp)
 
     # ------------------------------------------------------------------ inputs
     def _refuse(self, reason: str, message: str) -> None:
@@ -230,6 +297,7 @@ class ChangeDetectorNode(Node):
             self._refuse('bad_depth', f'depth refused: {error}')
             return
         self.counters['frames'] += 1
+        self._request_slots(depth, camera, pose, stamp)
         if report.updates:
             frame_id = str(self.get_parameter('world_frame').value)
             self._updates.publish(MarkerArray(markers=[

@@ -81,7 +81,7 @@ class Sender:
 
 def test_a_blocked_doorway_arrives_as_an_override(ros, blocked_doorway_frames):
     frames, record = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL))
+    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
     assert wait_for(lambda: node.detector is not None, 60.0)
     sender = Sender(ros)
     assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
@@ -97,7 +97,7 @@ def test_a_blocked_doorway_arrives_as_an_override(ros, blocked_doorway_frames):
 
 def test_bad_input_is_counted_and_the_node_keeps_going(ros, blocked_doorway_frames):
     frames, _ = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL))
+    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
     assert wait_for(lambda: node.detector is not None, 60.0)
     sender = Sender(ros)
     assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
@@ -122,12 +122,57 @@ def test_bad_input_is_counted_and_the_node_keeps_going(ros, blocked_doorway_fram
 def test_a_missing_model_is_logged_and_depth_is_counted(ros, tmp_path, blocked_doorway_frames):
     corrupt = tmp_path / 'corrupt.npz'
     corrupt.write_bytes(b'not a checkpoint')
-    node = start_detector(ros, model_path=str(corrupt))
+    node = start_detector(ros, model_path=str(corrupt), slots_every=0)
     assert wait_for(lambda: node.counters['model_failed'] == 1)
     sender = Sender(ros)
     assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
     sender.frame(blocked_doorway_frames[0][0])
     assert wait_for(lambda: node.counters['no_model'] == 1)
+
+
+def test_slots_are_published_as_mesh_markers_near_the_depth(ros, blocked_doorway_frames):
+    frames, _ = blocked_doorway_frames
+    node = start_detector(ros, model_path=str(MODEL), slots_every=1)
+    assert wait_for(lambda: node.detector is not None and node.encoder is not None, 60.0)
+    sender = Sender(ros)
+    slot_arrays: list[MarkerArray] = []
+    sender.node.create_subscription(MarkerArray, f'{ros.namespace}/slots',
+                                    slot_arrays.append, 10)
+    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    frame = frames[5]
+    sender.frame(frame)
+    assert wait_for(lambda: len(slot_arrays) >= 1, 60.0), dict(node.counters)
+    markers = slot_arrays[-1].markers
+    assert markers[0].action == Marker.DELETEALL
+    meshes = [m for m in markers[1:] if m.type == Marker.TRIANGLE_LIST]
+    assert len(meshes) >= 2 and all(m.header.frame_id == 'map' for m in meshes)
+    vertices = np.array([[p.x, p.y, p.z] for m in meshes for p in m.points])
+    assert len(vertices) % 3 == 0 and np.isfinite(vertices).all()
+    # the slot surfaces sit on what the camera saw: most vertices lie near a depth point
+    camera = frame.camera
+    rows, cols = np.nonzero(np.isfinite(frame.depth) & (frame.depth > 0))
+    z = frame.depth[rows, cols]
+    optical = np.stack([(cols - camera.cx) * z / camera.fx, (rows - camera.cy) * z / camera.fy,
+                        z], axis=1)
+    seen = optical @ frame.camera_to_world[:3, :3].T + frame.camera_to_world[:3, 3]
+    from scipy.spatial import cKDTree
+    distance, _ = cKDTree(seen).query(vertices)
+    assert np.median(distance) < 0.15, np.median(distance)
+    assert len({m.id for m in meshes}) == len(meshes)
+
+
+def test_a_corrupt_encoder_disables_slots_not_detection(ros, tmp_path, blocked_doorway_frames):
+    corrupt = tmp_path / 'encoder.npz'
+    corrupt.write_bytes(b'PK\x03\x04 truncated')
+    node = start_detector(ros, model_path=str(MODEL), slots_every=1,
+                          encoder_model_path=str(corrupt))
+    assert wait_for(lambda: node.counters['encoder_failed'] == 1, 60.0)
+    assert wait_for(lambda: node.detector is not None, 60.0)
+    sender = Sender(ros)
+    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    sender.frame(blocked_doorway_frames[0][0])
+    assert wait_for(lambda: node.counters['frames'] == 1), dict(node.counters)
+    assert node.encoder is None and node.counters['slot_frames'] == 0
 
 
 def random_garbage(rng, kind):
