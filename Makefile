@@ -8,7 +8,9 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench venv clean-venv
 
-$(STAMP): requirements.txt setup.py setup.cfg package.xml scripts/install_system_deps.sh
+# the planner's C search is compiled by the editable install below
+$(STAMP): requirements.txt setup.py setup.cfg package.xml scripts/install_system_deps.sh \
+		scenemem_ros/planning/_astar.c
 	bash scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt

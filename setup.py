@@ -2,9 +2,14 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 PACKAGE = 'scenemem_ros'
+
+# The planner's A* in plain C (no Python API): a shared library loaded with ctypes by
+# scenemem_ros/planning/native.py, which falls back to a scipy search when it is missing.
+PLANNER_SEARCH = Extension(f'{PACKAGE}.planning._astar', sources=[f'{PACKAGE}/planning/_astar.c'],
+                           extra_compile_args=['-O3', '-std=c99'], optional=True)
 
 NODE_ENTRY_POINTS = [
     'scene_memory = scenemem_ros.ros.scene_memory_node:main',
@@ -17,6 +22,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*', 'benchmarks']),
+    ext_modules=[PLANNER_SEARCH],
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

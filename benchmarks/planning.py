@@ -1,7 +1,7 @@
 """Planner speed and optimality on procedural floors, in-process and through real DDS.
 
     python benchmarks/planning.py [--json] [--sizes 400 1000] [--queries 120] [--clients 4]
-                                  [--no-dds] [--seed 1]
+                                  [--backends scipy compiled] [--no-dds] [--seed 1]
 
 For each size, builds an indoor occupancy grid (rooms of 3-6 m, 0.1 m walls, one 0.9 m door per
 wall, furniture; 5 cm cells), then plans between random pairs of free cells:
@@ -15,6 +15,11 @@ wall, furniture; 5 cm cells), then plans between random pairs of free cells:
   ``scenemem_ros.ros.runner.start_nodes(nodes=('planner',))``, this process publishes the map on
   ``/map`` and ``--clients`` threads (one rclpy node each) call ``/scenemem/plan``. DDS stays on
   loopback (``ros.dds.loopback_environment``).
+
+Every measurement runs once per search back-end (``--backends``, default: ``scipy``, the
+previous implementation, then ``compiled``, the C A*), side by side in one run, so the ratios
+hold on a shared, noisy machine. The ``scipy`` rows also build the grid's landmark fields with
+scipy, as before the compiled search existed.
 
 Targets (issue): GetPlan p50 < 20 ms and p99 < 100 ms on 400 x 400 cells with 4 clients.
 """
@@ -30,18 +35,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
-from scenemem_ros.planning import PlannerConfig, PlanningGrid, indoor_occupancy, plan
+from scenemem_ros.planning import PlannerConfig, PlanningGrid, indoor_occupancy, native, plan
+from scenemem_ros.planning.search import SEARCH_BACKENDS
 
 RESOLUTION = 0.05
 NAMESPACE = '/scenemem'
 SERVER = """
 import sys
+from scenemem_ros.planning import native
+if sys.argv[4] == 'scipy':
+    native.LIBRARY = None  # the planner node then builds and searches with scipy
 from scenemem_ros.ros.runner import start_nodes
 running = start_nodes(nodes=('planner',), namespace=sys.argv[2], domain_id=int(sys.argv[1]),
                       extra_parameters={'planner': {'planner.robot_radius': float(sys.argv[3])}})
@@ -49,6 +60,22 @@ print('ready', flush=True)
 sys.stdin.read()
 running.stop()
 """
+
+
+@contextmanager
+def search_backend(name: str) -> Iterator[None]:
+    """Make ``name`` the default search of plan() and of grid builds, for this block."""
+    if name not in SEARCH_BACKENDS:
+        raise SystemExit(f'unknown backend {name!r}; choose from {sorted(SEARCH_BACKENDS)}')
+    if name == 'compiled' and native.LIBRARY is None:
+        raise SystemExit('the compiled search is not built: run `pip install -e .`')
+    library = native.LIBRARY
+    if name == 'scipy':
+        native.LIBRARY = None
+    try:
+        yield
+    finally:
+        native.LIBRARY = library
 
 
 @dataclass(frozen=True)
@@ -179,7 +206,7 @@ def core_benchmark(size: int, seed: int, count: int, clients: int, checked: int,
 
 
 def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain_id: int,
-                  config: PlannerConfig, requests_per_client: int) -> dict:
+                  config: PlannerConfig, requests_per_client: int, backend: str) -> dict:
     """GetPlan latency through DDS with a planner node in a child process."""
     from scenemem_ros.ros.dds import apply_environment, loopback_environment
 
@@ -195,7 +222,7 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
     from scenemem_ros.ros.scene_memory_node import MAP_QOS
 
     server = subprocess.Popen([sys.executable, '-c', SERVER, str(domain_id), NAMESPACE,
-                               repr(config.robot_radius)], stdin=subprocess.PIPE,
+                               repr(config.robot_radius), backend], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env={**os.environ, **environment},
                               text=True)
     context = rclpy.Context()
@@ -291,12 +318,28 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
             server.kill()
 
 
+def latency_ratios(old: dict, new: dict) -> dict:
+    """Old over new latency (and build time) of two rows of one size: > 1 means faster."""
+    pairs = {'build': (old['build_s'], new['build_s']),
+             '1 client p50': (old['single']['p50_ms'], new['single']['p50_ms']),
+             '1 client p99': (old['single']['p99_ms'], new['single']['p99_ms']),
+             'N clients p50': (old['concurrent']['p50_ms'], new['concurrent']['p50_ms']),
+             'N clients p99': (old['concurrent']['p99_ms'], new['concurrent']['p99_ms'])}
+    if 'dds' in old and 'dds' in new:
+        pairs['DDS N p50'] = (old['dds']['concurrent']['p50_ms'],
+                              new['dds']['concurrent']['p50_ms'])
+        pairs['DDS N p99'] = (old['dds']['concurrent']['p99_ms'],
+                              new['dds']['concurrent']['p99_ms'])
+    return {'size': old['size'], 'old': old['backend'], 'new': new['backend'],
+            'ratios': {name: a / b if b > 0 else math.inf for name, (a, b) in pairs.items()}}
+
+
 def print_table(report: dict) -> None:
     machine = report['machine']
     print(f'machine: {machine["cpu"]}, {machine["cores"]} cores, load average '
           f'{machine["load_before"]} before / {machine["load_after"]} after; '
           f'{report["clients"]} clients; config {report["config"]}')
-    header = (f'{"grid":>9} {"build s":>8} {"1 client p50/p99 ms":>20} '
+    header = (f'{"grid":>9} {"search":>8} {"build s":>8} {"1 client p50/p99 ms":>20} '
               f'{"N clients p50/p99 ms":>21} {"plans/s":>8} {"success":>8} {"len/opt-1":>10} '
               f'{"expanded":>9} {"DDS 1 p50/p99":>14} {"DDS N p50/p99":>14}')
     print(header)
@@ -305,12 +348,15 @@ def print_table(report: dict) -> None:
         dds_one = f'{dds["single"]["p50_ms"]:.1f}/{dds["single"]["p99_ms"]:.1f}' if dds else '-'
         dds_many = (f'{dds["concurrent"]["p50_ms"]:.1f}/{dds["concurrent"]["p99_ms"]:.1f}'
                     if dds else '-')
-        print(f'{row["size"]:>9} {row["build_s"]:8.2f} '
+        print(f'{row["size"]:>9} {row["backend"]:>8} {row["build_s"]:8.2f} '
               f'{row["single"]["p50_ms"]:9.1f}/{row["single"]["p99_ms"]:<10.1f} '
               f'{row["concurrent"]["p50_ms"]:10.1f}/{row["concurrent"]["p99_ms"]:<10.1f} '
               f'{row["concurrent"]["plans_per_s"]:8.0f} {row["success_rate"]:8.1%} '
               f'{row["optimality"]["max_abs_ratio_minus_1"]:10.1e} '
               f'{row["mean_expansions"]:9.0f} {dds_one:>14} {dds_many:>14}')
+    for ratio in report['ratios']:
+        print(f'{ratio["size"]}: {ratio["old"]} / {ratio["new"]} latency ratios: ' +
+              ', '.join(f'{name} {value:.1f}x' for name, value in ratio['ratios'].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,27 +371,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--no-dds', action='store_true', help='skip the DDS measurement')
     parser.add_argument('--domain-id', type=int, default=1 + os.getpid() % 100)
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--backends', nargs='+', default=['scipy', 'compiled'],
+                        choices=sorted(SEARCH_BACKENDS),
+                        help='search implementations to measure side by side (old first)')
     args = parser.parse_args(argv)
     config = PlannerConfig()
     load_before = os.getloadavg()[0]
-    results = []
+    results, ratios = [], []
     for size in args.sizes:
-        row, grid, queries = core_benchmark(size, args.seed, args.queries, args.clients,
-                                            min(args.checked, args.queries), config)
-        if not args.no_dds:
-            reachable = [q for q, r in zip(queries, (plan(grid, q.start, q.goal)
-                                                    for q in queries), strict=True)
-                         if r.success]
-            row['dds'] = dds_benchmark(grid, reachable, args.clients, args.domain_id, config,
-                                       args.dds_requests)
-        results.append(row)
+        rows = []
+        for backend in args.backends:
+            with search_backend(backend):
+                row, grid, queries = core_benchmark(size, args.seed, args.queries, args.clients,
+                                                    min(args.checked, args.queries), config)
+                row = {'backend': backend, **row}
+                if not args.no_dds:
+                    reachable = [q for q, r in zip(queries, (plan(grid, q.start, q.goal)
+                                                            for q in queries), strict=True)
+                                 if r.success]
+                    row['dds'] = dds_benchmark(grid, reachable, args.clients, args.domain_id,
+                                               config, args.dds_requests, backend)
+            rows.append(row)
+        results += rows
+        if len(rows) >= 2:
+            ratios.append(latency_ratios(rows[0], rows[-1]))
     report = {
         'machine': {'cpu': platform.processor() or platform.machine(),
                     'cores': os.cpu_count(), 'load_before': round(load_before, 2),
                     'load_after': round(os.getloadavg()[0], 2),
                     'python': platform.python_version()},
         'config': {name: getattr(config, name) for name in config.__dataclass_fields__},
-        'clients': args.clients, 'seed': args.seed, 'results': results,
+        'clients': args.clients, 'seed': args.seed, 'results': results, 'ratios': ratios,
     }
     if args.json:
         print(json.dumps(report, indent=1))

@@ -2,7 +2,8 @@
 
 ``PlanningGrid(cells, origin, resolution, PlannerConfig())`` prepares a map once (inflation,
 moves, connected components); ``plan(grid, start_xy, goal_xy, tolerance)`` answers queries from
-any number of threads and returns a :class:`PlanResult`.
+any number of threads and returns a :class:`PlanResult`. The search runs in C without the GIL
+(``native``, built at install time) or, when that was not built, with scipy (``search``).
 """
 
 from scenemem_ros.planning.config import PlannerConfig

@@ -77,14 +77,18 @@ class PlanResult:
 
 
 def plan(grid: PlanningGrid, start_xy: Sequence[float] | np.ndarray,
-         goal_xy: Sequence[float] | np.ndarray, tolerance: float = 0.0) -> PlanResult:
+         goal_xy: Sequence[float] | np.ndarray, tolerance: float = 0.0, *,
+         backend: str | None = None) -> PlanResult:
     """(2,) start and (2,) goal in world metres -> the shortest path on ``grid``.
 
     ``tolerance`` (metres, >= 0) applies when the goal cell is blocked or unreachable; see the
-    module docstring for the start escape and the path's end points. Thread-safe.
+    module docstring for the start escape and the path's end points. ``backend`` names the
+    search implementation (``search.SEARCH_BACKENDS``; None: the compiled one when built).
+    Thread-safe; the compiled search runs without the GIL.
 
     Raises:
-        PlanningError: start or goal not 2 finite numbers, tolerance not a finite number >= 0.
+        PlanningError: start or goal not 2 finite numbers, tolerance not a finite number >= 0,
+            an unknown or unavailable backend.
     """
     began = time.perf_counter()
     start = _point(start_xy, 'start')
@@ -149,7 +153,7 @@ def plan(grid: PlanningGrid, start_xy: Sequence[float] | np.ndarray,
                           f'goal {_xy(goal)} is unreachable: free but not connected to the '
                           f'start {_xy(start)}, and no reachable free cell lies within the '
                           f'tolerance {tolerance} m', expansions)
-    found = shortest_path(grid.search_index, sources, source_costs, targets)
+    found = shortest_path(grid.search_index, sources, source_costs, targets, backend)
     if found is None:  # the component checks above rule this out
         return failed(PlanFailure.UNREACHABLE, f'no path from {_xy(start)} to {_xy(goal)}',
                       expansions)

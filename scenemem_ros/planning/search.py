@@ -1,4 +1,12 @@
-"""Exact shortest paths on a grid: A* with landmark (ALT) and octile bounds, run by scipy.
+"""Exact shortest paths on a grid: A* with landmark (ALT) and octile bounds.
+
+Two interchangeable back-ends, registered in :data:`SEARCH_BACKENDS`:
+
+* ``'compiled'`` (the default when built): a binary-heap A* in C (``_astar.c``, loaded by
+  ``native``) that stops at the first target and runs without the GIL, so threads plan in
+  parallel. It uses the heuristic described below directly.
+* ``'scipy'`` (the fallback when the library was not built): the same heuristic, with the heap
+  work done by scipy's compiled ``dijkstra`` on a per-query graph of reduced costs, as follows.
 
 A* with a consistent heuristic ``h`` settles nodes in the order Dijkstra does on the reduced
 costs ``w(u, v) + h(v) - h(u) >= 0``, so scipy's compiled ``dijkstra`` does the heap work on a
@@ -22,19 +30,24 @@ Exactness never depends on the landmarks' quality, only the amount of work does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
+from scenemem_ros.planning import native
+from scenemem_ros.planning.errors import PlanningError
 from scenemem_ros.planning.moves import MOVE_CELLS, MOVES
 
 SQRT2_MINUS_1 = math.sqrt(2.0) - 1.0
 #: Edge of the square blocks used to select the cells of a search, in cells.
 BLOCK = 8
-#: Landmarks whose bound is evaluated per cell in one query (the strongest at the start).
+#: Landmarks whose bound is evaluated per cell in one query (the strongest at the start), by
+#: the scipy search and by the compiled one (whose per-cell bounds share cache lines).
 ACTIVE_LANDMARKS = 4
+COMPILED_ACTIVE_LANDMARKS = 8
 #: Components smaller than this (cells) get no landmark.
 MIN_LANDMARK_COMPONENT = 256
 #: First round's slack over the heuristic: ``INITIAL_DETOUR * h(start) + INITIAL_SLACK`` cells.
@@ -70,9 +83,12 @@ class SearchIndex:
         labels: (X * Y,) int32 component of each cell (0: blocked).
         neighbours: (X * Y, C) int32 flat index reached by each of the C moves; the cell itself
             where the move is not allowed.
+        moves: (X * Y,) uint8 move bit masks (``moves.move_masks``), for the compiled search.
         landmarks: (K,) int64 flat indices of the landmarks.
         distances: (K, X * Y) float64 exact distance (cells) from each landmark; inf where
-            unreachable.
+            unreachable. A transposed view of ``cell_distances``.
+        cell_distances: (X * Y, K) float64 C-contiguous, the same distances per cell (the
+            compiled search reads one cell's bounds from one place).
         block_min, block_max: (K, BX, BY) per-block extremes of each distance field over the
             block's reachable cells (+inf / -inf when it has none).
         block_cells: (BX, BY, BLOCK * BLOCK) int32 flat indices of each block's free cells, -1
@@ -84,8 +100,10 @@ class SearchIndex:
     connectivity: int
     labels: np.ndarray
     neighbours: np.ndarray
+    moves: np.ndarray
     landmarks: np.ndarray
     distances: np.ndarray
+    cell_distances: np.ndarray
     block_min: np.ndarray
     block_max: np.ndarray
     block_cells: np.ndarray
@@ -105,8 +123,9 @@ def build_index(free: np.ndarray, moves: np.ndarray, labels: np.ndarray, connect
         target[allowed] = flat[allowed] + (dx * size_y + dy)
         neighbours[:, k] = target.reshape(-1)
     flat_labels = np.ascontiguousarray(labels.reshape(-1), dtype=np.int32)
-    landmarks, distances = _landmarks(neighbours, flat_labels, connectivity, landmark_count,
-                                      size_y)
+    flat_moves = np.ascontiguousarray(moves.reshape(-1), dtype=np.uint8)
+    landmarks, distances = _landmarks(neighbours, flat_moves, flat_labels, connectivity,
+                                      landmark_count, (size_x, size_y))
     blocks_x, blocks_y = -(-size_x // BLOCK), -(-size_y // BLOCK)
     padded = np.full((blocks_x * BLOCK, blocks_y * BLOCK), -1, dtype=np.int32)
     padded[:size_x, :size_y] = np.where(free, flat, -1)
@@ -121,11 +140,13 @@ def build_index(free: np.ndarray, moves: np.ndarray, labels: np.ndarray, connect
         block_min[index] = grid.min(axis=(1, 3))
         grid[~np.isfinite(grid)] = -np.inf
         block_max[index] = grid.max(axis=(1, 3))
-    for array in (neighbours, flat_labels, landmarks, distances, block_min, block_max,
-                  block_cells):
+    cell_distances = np.ascontiguousarray(distances.T)
+    for array in (neighbours, flat_moves, flat_labels, landmarks, cell_distances, block_min,
+                  block_max, block_cells):
         array.setflags(write=False)
-    return SearchIndex((size_x, size_y), connectivity, flat_labels, neighbours, landmarks,
-                       distances, block_min, block_max, block_cells, int(free.sum()))
+    return SearchIndex((size_x, size_y), connectivity, flat_labels, neighbours, flat_moves,
+                       landmarks, cell_distances.T, cell_distances, block_min, block_max,
+                       block_cells, int(free.sum()))
 
 
 def _full_graph(neighbours: np.ndarray, connectivity: int) -> sparse.csr_array:
@@ -139,10 +160,13 @@ def _full_graph(neighbours: np.ndarray, connectivity: int) -> sparse.csr_array:
     return sparse.csr_array((weights[keep], targets[keep], indptr), shape=(count, count))
 
 
-def _landmarks(neighbours: np.ndarray, labels: np.ndarray, connectivity: int, wanted: int,
-               size_y: int) -> tuple[np.ndarray, np.ndarray]:
+def _landmarks(neighbours: np.ndarray, moves: np.ndarray, labels: np.ndarray,
+               connectivity: int, wanted: int, shape: tuple[int, int]
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Farthest-point landmarks: a corner cell of each large component, then the cells farthest
-    from every landmark of their component. Returns (K,) flat indices, (K, N) distances."""
+    from every landmark of their component. Returns (K,) flat indices, (K, N) distances.
+
+    The distance fields come from the compiled Dijkstra when it is built, else from scipy's."""
     empty = (np.zeros(0, dtype=np.int64), np.zeros((0, labels.size)))
     if wanted <= 0:
         return empty
@@ -152,7 +176,15 @@ def _landmarks(neighbours: np.ndarray, labels: np.ndarray, connectivity: int, wa
     if len(eligible) == 0:
         return empty
     eligible = eligible[np.argsort(-sizes[eligible], kind='stable')]
-    graph = _full_graph(neighbours, connectivity)
+    size_y = shape[1]
+    if native.LIBRARY is not None:
+        def field_from(cell: int) -> np.ndarray:
+            return native.distance_field(shape, connectivity, moves, cell)
+    else:
+        graph = _full_graph(neighbours, connectivity)
+
+        def field_from(cell: int) -> np.ndarray:
+            return np.asarray(dijkstra(graph, indices=cell))
     cells = np.arange(labels.size)
     corner = cells // size_y + cells % size_y
     chosen: list[int] = []
@@ -162,7 +194,7 @@ def _landmarks(neighbours: np.ndarray, labels: np.ndarray, connectivity: int, wa
     for component in eligible[:wanted].tolist():
         members = np.flatnonzero(labels == component)
         chosen.append(int(members[np.argmin(corner[members])]))
-        fields.append(dijkstra(graph, indices=chosen[-1]))
+        fields.append(field_from(chosen[-1]))
         nearest = np.minimum(nearest, fields[-1])
     while len(chosen) < wanted:
         score = np.where(allowed & np.isfinite(nearest), nearest, -1.0)
@@ -170,7 +202,7 @@ def _landmarks(neighbours: np.ndarray, labels: np.ndarray, connectivity: int, wa
         if score[best] <= 0:
             break
         chosen.append(best)
-        fields.append(dijkstra(graph, indices=best))
+        fields.append(field_from(best))
         nearest = np.minimum(nearest, fields[-1])
     return np.asarray(chosen, dtype=np.int64), np.ascontiguousarray(np.stack(fields))
 
@@ -196,8 +228,13 @@ class SearchResult:
     rounds: int
 
 
+def default_backend() -> str:
+    """``'compiled'`` when the C search is built and loaded, else ``'scipy'``."""
+    return 'compiled' if native.LIBRARY is not None else 'scipy'
+
+
 def shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndarray,
-                  targets: np.ndarray) -> SearchResult | None:
+                  targets: np.ndarray, backend: str | None = None) -> SearchResult | None:
     """The shortest path from any source to any target over the free cells of ``index``.
 
     Args:
@@ -205,11 +242,75 @@ def shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndar
         sources: (S, 2) int64 free cells; a path from source j costs ``source_costs[j]`` more.
         source_costs: (S,) float64 >= 0 initial costs in cells.
         targets: (T, 2) int64 free cells, in order of preference among equally short paths.
+        backend: a key of :data:`SEARCH_BACKENDS`; None picks :func:`default_backend`.
 
     Returns:
-        The path minimising ``source_costs[j] + length`` (ties: the earlier target), or None
-        when no target shares a component with a source.
+        The path minimising ``source_costs[j] + length`` (ties: the earlier target; lengths
+        within 1e-9 cells count as equal in the compiled search), or None when no target
+        shares a component with a source.
+
+    Raises:
+        PlanningError: an unknown backend, or ``'compiled'`` when it is not built.
     """
+    name = default_backend() if backend is None else backend
+    search = SEARCH_BACKENDS.get(name)
+    if search is None:
+        raise PlanningError(f'unknown search backend {name!r}; choose one of '
+                            f'{sorted(SEARCH_BACKENDS)}')
+    if name == 'compiled' and native.LIBRARY is None:
+        raise PlanningError('the compiled search backend is not built (see planning/native.py)')
+    return search(index, np.asarray(sources, dtype=np.int64),
+                  np.asarray(source_costs, dtype=np.float64), np.asarray(targets, dtype=np.int64))
+
+
+def _landmark_bounds(index: SearchIndex, source_flat: np.ndarray, target_flat: np.ndarray,
+                     active_count: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks usable for a query and their extremes over the targets.
+
+    Returns (U,) usable landmarks (finite at every source and target), (K, S) every
+    landmark's distances at the sources, (U,) minima and maxima over the targets, and (A,) the
+    rows of ``used`` strongest at the sources (at most ``active_count``), strongest first.
+    """
+    at_sources = index.distances[:, source_flat]
+    at_targets = index.distances[:, target_flat]
+    usable = np.isfinite(at_sources).all(axis=1) & np.isfinite(at_targets).all(axis=1)
+    used = np.flatnonzero(usable)
+    low_t = at_targets[used].min(axis=1) if len(used) else np.zeros(0)
+    high_t = at_targets[used].max(axis=1) if len(used) else np.zeros(0)
+    landmark_h = np.maximum(low_t[:, None] - at_sources[used], at_sources[used] - high_t[:, None])
+    active_rows = (np.argsort(-landmark_h.max(axis=1), kind='stable')[:active_count]
+                   if len(used) else np.zeros(0, dtype=np.int64))
+    return used, at_sources, low_t, high_t, active_rows
+
+
+def _compiled_shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndarray,
+                            targets: np.ndarray) -> SearchResult | None:
+    """:func:`shortest_path` by the C A* (``native.astar``), GIL released while it runs."""
+    size_y = index.shape[1]
+    source_flat = sources[:, 0] * size_y + sources[:, 1]
+    target_flat = targets[:, 0] * size_y + targets[:, 1]
+    components = np.unique(index.labels[source_flat])
+    if not np.isin(index.labels[target_flat], components).any():
+        return None
+    used, _, low_t, high_t, active_rows = _landmark_bounds(index, source_flat, target_flat,
+                                                       COMPILED_ACTIVE_LANDMARKS)
+    found = native.astar(index.shape, index.connectivity, index.moves, source_flat,
+                         source_costs, target_flat, index.cell_distances, used[active_rows],
+                         low_t[active_rows], high_t[active_rows])
+    if found.target < 0:  # the component check above rules this out
+        return None
+    path_cells = np.stack([found.path // size_y, found.path % size_y], axis=1)
+    matching = np.flatnonzero(source_flat == found.path[0])
+    source = int(matching[np.argmin(source_costs[matching])])
+    return SearchResult(cells=path_cells, source=source, target=found.target,
+                        length=float(source_costs[source]) + path_cells_length(path_cells),
+                        expansions=found.settled, rounds=1)
+
+
+def _scipy_shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndarray,
+                         targets: np.ndarray) -> SearchResult | None:
+    """:func:`shortest_path` by rounds of scipy's limited Dijkstra on reduced costs."""
     size_x, size_y = index.shape
     connectivity = index.connectivity
     source_flat = sources[:, 0] * size_y + sources[:, 1]
@@ -219,18 +320,11 @@ def shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndar
         return None
 
     # landmarks that reach every source and target
-    at_sources = index.distances[:, source_flat]
-    at_targets = index.distances[:, target_flat]
-    usable = np.isfinite(at_sources).all(axis=1) & np.isfinite(at_targets).all(axis=1)
-    used = np.flatnonzero(usable)
-    low_t = at_targets[used].min(axis=1) if len(used) else np.zeros(0)
-    high_t = at_targets[used].max(axis=1) if len(used) else np.zeros(0)
+    used, at_sources, low_t, high_t, active_rows = _landmark_bounds(
+        index, source_flat, target_flat, ACTIVE_LANDMARKS)
+    active = used[active_rows]
     target_box = (int(targets[:, 0].min()), int(targets[:, 0].max()),
                   int(targets[:, 1].min()), int(targets[:, 1].max()))
-    landmark_h = np.maximum(low_t[:, None] - at_sources[used], at_sources[used] - high_t[:, None])
-    active = used[np.argsort(-landmark_h.max(axis=1), kind='stable')[:ACTIVE_LANDMARKS]] \
-        if len(used) else used
-    active_rows = np.searchsorted(used, active)
 
     def heuristic(flat_cells: np.ndarray) -> np.ndarray:
         """(n,) flat cells -> (n,) h: octile gap to the targets' box, active landmarks."""
@@ -322,6 +416,14 @@ def shortest_path(index: SearchIndex, sources: np.ndarray, source_costs: np.ndar
     return SearchResult(cells=path_cells, source=source, target=best,
                         length=float(source_costs[source]) + path_cells_length(path_cells),
                         expansions=expansions, rounds=rounds)
+
+
+#: Search implementations by name (see the module docstring); :func:`shortest_path` picks one.
+SEARCH_BACKENDS: dict[str, Callable[[SearchIndex, np.ndarray, np.ndarray, np.ndarray],
+                                    SearchResult | None]] = {
+    'compiled': _compiled_shortest_path,
+    'scipy': _scipy_shortest_path,
+}
 
 
 def _block_bounds(index: SearchIndex, used: np.ndarray, sources: np.ndarray,

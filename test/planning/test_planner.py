@@ -52,7 +52,8 @@ def check_path(grid: PlanningGrid, result: PlanResult, start, goal_xy) -> None:
 @pytest.mark.parametrize(('seed', 'connectivity', 'landmarks', 'radius'), [
     (0, 8, 8, 0.0), (1, 8, 8, 0.1), (2, 4, 8, 0.0), (3, 8, 0, 0.15), (4, 4, 0, 0.1),
 ])
-def test_random_grids_match_naive_dijkstra(seed, connectivity, landmarks, radius):
+@pytest.mark.parametrize('backend', ['compiled', 'scipy'])
+def test_random_grids_match_naive_dijkstra(seed, connectivity, landmarks, radius, backend):
     rng = np.random.default_rng(seed)
     cells = random_cells(rng, tuple(rng.integers(25, 55, 2)), density=0.12 if radius else 0.3,
                          unknown=0.02)
@@ -64,7 +65,7 @@ def test_random_grids_match_naive_dijkstra(seed, connectivity, landmarks, radius
         start_xy = centre(grid, start) + rng.uniform(-0.02, 0.02, 2)
         for goal in free[rng.choice(len(free), 6, replace=False)]:
             goal_xy = centre(grid, goal) + rng.uniform(-0.02, 0.02, 2)
-            result = plan(grid, start_xy, goal_xy)
+            result = plan(grid, start_xy, goal_xy, backend=backend)
             if not np.isfinite(exact[tuple(goal)]):
                 assert result.reason is PlanFailure.UNREACHABLE and len(result.path) == 0
                 continue

@@ -15,6 +15,8 @@ from scenemem_ros.planning.search import (
     step_distance,
 )
 
+BACKENDS = ['compiled', 'scipy']
+
 
 def planning_grid(seed: int, connectivity: int, landmarks: int) -> PlanningGrid:
     rng = np.random.default_rng(seed)
@@ -47,14 +49,16 @@ def test_step_distance_is_a_consistent_lower_bound(connectivity):
 @pytest.mark.parametrize(('seed', 'connectivity', 'landmarks'), [
     (0, 8, 6), (1, 8, 6), (2, 4, 6), (3, 4, 6), (4, 8, 0), (5, 8, 0), (7, 8, 16),
 ])
-def test_single_pairs_match_naive_dijkstra(seed, connectivity, landmarks):
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_single_pairs_match_naive_dijkstra(seed, connectivity, landmarks, backend):
     grid = planning_grid(seed, connectivity, landmarks)
     rng = np.random.default_rng(100 + seed)
     free = np.argwhere(grid.free)
     for start in free[rng.choice(len(free), 3, replace=False)]:
         exact = naive_distances(grid.free, connectivity, {tuple(start): 0.0})
         for goal in free[rng.choice(len(free), 8, replace=False)]:
-            found = shortest_path(grid.search_index, start[None], np.zeros(1), goal[None])
+            found = shortest_path(grid.search_index, start[None], np.zeros(1), goal[None],
+                                  backend)
             if not np.isfinite(exact[tuple(goal)]):
                 assert found is None
                 continue
@@ -65,7 +69,8 @@ def test_single_pairs_match_naive_dijkstra(seed, connectivity, landmarks):
 
 
 @pytest.mark.parametrize(('seed', 'landmarks'), [(1, 6), (2, 6), (3, 0)])
-def test_several_sources_and_targets_match_naive_dijkstra(seed, landmarks):
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_several_sources_and_targets_match_naive_dijkstra(seed, landmarks, backend):
     grid = planning_grid(seed, 8, landmarks)
     rng = np.random.default_rng(seed)
     free = np.argwhere(grid.free)
@@ -76,7 +81,7 @@ def test_several_sources_and_targets_match_naive_dijkstra(seed, landmarks):
         exact = naive_distances(grid.free, 8, {tuple(c): float(v) for c, v in
                                                zip(sources.tolist(), costs, strict=True)})
         best = exact[targets[:, 0], targets[:, 1]]
-        found = shortest_path(grid.search_index, sources, costs, targets)
+        found = shortest_path(grid.search_index, sources, costs, targets, backend)
         if not np.isfinite(best).any():
             assert found is None
             continue
@@ -89,12 +94,13 @@ def test_several_sources_and_targets_match_naive_dijkstra(seed, landmarks):
         assert path_is_valid(grid.free, found.cells, 8)
 
 
-def test_ties_between_targets_go_to_the_earlier_one():
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_ties_between_targets_go_to_the_earlier_one(backend):
     grid = PlanningGrid(np.zeros((9, 9), np.int8), (0, 0), 1.0, PlannerConfig(robot_radius=0))
     targets = np.array([[8, 4], [0, 4], [4, 8]])
     for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0]):
         found = shortest_path(grid.search_index, np.array([[4, 4]]), np.zeros(1),
-                              targets[order])
+                              targets[order], backend)
         assert found.target == 0 and found.length == pytest.approx(4.0)
 
 
@@ -143,7 +149,8 @@ def test_a_search_that_outgrows_every_limit_finishes_unlimited(monkeypatch):
     exact = naive_distances(grid.free, 8, {tuple(start): 0.0})
     rounds = []
     for goal in free[rng.choice(len(free), 6, replace=False)]:
-        found = shortest_path(grid.search_index, start[None], np.zeros(1), goal[None])
+        found = shortest_path(grid.search_index, start[None], np.zeros(1), goal[None],
+                              'scipy')
         assert found.length == pytest.approx(exact[tuple(goal)], abs=1e-6)
         rounds.append(found.rounds)
     assert max(rounds) == 2
