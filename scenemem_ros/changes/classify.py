@@ -61,7 +61,12 @@ def _large_regions(free: np.ndarray, min_cells: int) -> int:
 
 
 def blocks_passage(base: BaseGeometry, config: ChangeDetectorConfig, cells: np.ndarray) -> bool:
-    """True when blocking ``cells`` (X, Y) splits the free space around them into more rooms."""
+    """True when blocking ``cells`` (X, Y) splits the free space around them into more rooms.
+
+    The test runs in the robot's configuration space: walls and the blocked cells both grow by
+    ``robot_radius``, so a blocker that leaves a gap narrower than the robot between itself and
+    a door jamb blocks the doorway even before the camera has seen all of it.
+    """
     resolution = base.grid.resolution
     xs, ys = np.nonzero(cells)
     if xs.size == 0:
@@ -70,9 +75,14 @@ def blocks_passage(base: BaseGeometry, config: ChangeDetectorConfig, cells: np.n
     window = (slice(max(xs.min() - pad, 0), xs.max() + pad + 1),
               slice(max(ys.min() - pad, 0), ys.max() + pad + 1))
     free = base.free_2d[window]
+    walls = base.known_2d[window] & ~free
     radius = int(np.ceil(config.robot_radius / resolution))
-    blocked = ndimage.binary_dilation(cells[window], structure=_disc(radius)) \
-        if radius else cells[window]
+    if radius:
+        disc = _disc(radius)
+        free = free & ~ndimage.binary_dilation(walls, structure=disc)
+        blocked = ndimage.binary_dilation(cells[window], structure=disc)
+    else:
+        blocked = cells[window]
     min_cells = int(np.ceil(config.min_region_area / resolution ** 2))
     return _large_regions(free & ~blocked, min_cells) > _large_regions(free, min_cells)
 

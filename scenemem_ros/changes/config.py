@@ -24,6 +24,10 @@ class ChangeDetectorConfig:
         margin_per_m2: ... plus this times depth squared (the sensor's depth-squared noise).
         edge_jump: relative depth jump that marks a depth edge (flying pixels; ignored).
         min_pixels: pixels that must agree in a voxel for it to gain evidence in one frame.
+        strong_pixels: a voxel that this many pixels support in one frame (and, for a
+            removal, that at most a quarter as many see where the memory has it) counts as
+            changed at once instead of after ``on_frames`` frames; a glimpse through a new
+            doorway or of a new object is then enough (0: off).
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).
@@ -45,6 +49,12 @@ class ChangeDetectorConfig:
         move_height_tolerance: see above (m).
         ttl: seconds a detected override lives after it was last seen (0: forever).
         refresh_period: seconds between republications of a live override's ``last_seen``.
+        republish_iou: a published override is republished when its box's IoU with the
+            published box falls below this (kind changes, moves and deletions always are) ...
+        urgent_iou: ... at once when it falls below this one (the box grew or moved a lot),
+            otherwise at most once per ``republish_interval`` seconds, so that a box that
+            keeps being reshaped slightly does not republish the map on every frame.
+        republish_interval: see above (s; 0: no damping).
     """
 
     resolution: float = 0.1
@@ -56,6 +66,7 @@ class ChangeDetectorConfig:
     margin_per_m2: float = 0.01
     edge_jump: float = 0.05
     min_pixels: int = 2
+    strong_pixels: int = 8
     on_frames: int = 3
     max_score: int = 6
     min_cluster_voxels: int = 16
@@ -73,6 +84,9 @@ class ChangeDetectorConfig:
     move_height_tolerance: float = 0.5
     ttl: float = 600.0
     refresh_period: float = 30.0
+    republish_iou: float = 0.9
+    urgent_iou: float = 0.5
+    republish_interval: float = 5.0
 
     def stride(self, image_width: int, target_width: int) -> int:
         """The pixel stride that leaves about ``target_width`` columns of an image."""
@@ -94,7 +108,8 @@ class ChangeDetectorConfig:
                                            f'{getattr(self, name)!r}')
         non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2',
                         'edge_jump', 'floor_snap',
-                        'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period')
+                        'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period',
+                        'strong_pixels', 'republish_interval')
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '
@@ -108,6 +123,16 @@ class ChangeDetectorConfig:
         if self.z_max <= self.z_min:
             raise ChangeDetectionError(f'ChangeDetectorConfig needs z_max > z_min, got '
                                        f'{self.z_min} and {self.z_max}')
+        if self.strong_pixels and self.strong_pixels < self.min_pixels:
+            raise ChangeDetectionError(f'ChangeDetectorConfig.strong_pixels ({self.strong_pixels})'
+                                       f' must be 0 or >= min_pixels ({self.min_pixels})')
+        for name in ('republish_iou', 'urgent_iou'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be in [0, 1], got '
+                                           f'{getattr(self, name)!r}')
+        if self.urgent_iou > self.republish_iou:
+            raise ChangeDetectionError(f'ChangeDetectorConfig.urgent_iou ({self.urgent_iou}) '
+                                       f'must be <= republish_iou ({self.republish_iou})')
         if self.move_volume_ratio < 1:
             raise ChangeDetectionError(f'ChangeDetectorConfig.move_volume_ratio must be >= 1, '
                                        f'got {self.move_volume_ratio}')

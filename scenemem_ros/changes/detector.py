@@ -3,10 +3,14 @@
 ``ChangeDetector.process(depth, camera, camera_to_world, stamp)`` compares the frame with the
 memory (``evidence``), groups changed voxels into connected clusters, follows each cluster from
 frame to frame as a *track*, and publishes a track as an ``Override`` once it has been seen in
-``confirm_frames`` frames. A published track is republished when its box grows or changes kind
-and at least every ``refresh_period`` seconds while it is seen (so ``expires_at`` moves on); it
-is deleted when its voxels are seen again as the memory has them (a person who walked away, a
-door reopened). A removal and an addition of similar size are merged into one moved object.
+``confirm_frames`` frames. A published track is republished at once when it changes kind or
+its box changes a lot (IoU with the published box below ``urgent_iou``), at most every
+``republish_interval`` seconds when its box is only reshaped (IoU below ``republish_iou``), and
+at least every ``refresh_period`` seconds while it is seen (so ``expires_at`` moves on); it is
+deleted when its voxels are seen again as the memory has them (a person who walked away, a door
+reopened). A removal and an addition of similar size are merged into one moved object, which
+keeps the id of the removal or addition published first: a consumer sees that override
+upgraded to ``object_moved`` rather than one override deleted and another one added.
 """
 
 from __future__ import annotations
@@ -65,6 +69,12 @@ class Track:
     published: Override | None = None
     published_stamp: float = -np.inf
     partner: str | None = None
+    override_id: str | None = None
+
+    @property
+    def publishes_as(self) -> str:
+        """The id of the track's override: its own, or the one a move took over."""
+        return self.override_id or self.id
 
 
 @dataclass(frozen=True)
@@ -224,9 +234,15 @@ class ChangeDetector:
                                                         - cast(Box, gone.box).volume()))
             added.remove(arrival)
             arrival.partner, gone.partner = gone.id, arrival.id
-            if gone.published is not None:  # its override is folded into the move
-                updates.append(OverrideUpdate(UpdateAction.DELETE, gone.published.id))
-                gone.published = None
+            if gone.published is None:
+                continue
+            # the move is the removal's override, upgraded; an addition already published
+            # under its own id is folded into it
+            arrival.override_id = gone.published.id
+            if arrival.published is not None:
+                updates.append(OverrideUpdate(UpdateAction.DELETE, arrival.published.id))
+                arrival.published = None
+            gone.published = None
         return updates
 
     def _override(self, track: Track, stamp: float) -> Override | None:
@@ -244,7 +260,7 @@ class ChangeDetector:
         first_seen = track.first_stamp
         if moved_from is not None and track.partner in self.tracks:
             first_seen = min(first_seen, self.tracks[track.partner].first_stamp)
-        return Override(id=track.id, kind=OVERRIDE_KIND[label], region=track.box,
+        return Override(id=track.publishes_as, kind=OVERRIDE_KIND[label], region=track.box,
                         source=OverrideSource.DETECTED, confidence=confidence,
                         first_seen=first_seen, last_seen=stamp, expires_at=expires,
                         moved_from=moved_from, label=label.value)
@@ -255,15 +271,28 @@ class ChangeDetector:
             if track.frames_seen < self.config.confirm_frames or track.box is None:
                 continue
             override = self._override(track, stamp)
-            if override is None:
+            if override is None or track.last_stamp != stamp:
                 continue
-            previous = track.published
-            changed = previous is None or previous.kind != override.kind or \
-                previous.region.intersection_over_union(override.region) < 0.9 or \
-                previous.moved_from != override.moved_from
-            due = stamp - track.published_stamp >= self.config.refresh_period
-            if track.last_stamp == stamp and (changed or due):
+            since = stamp - track.published_stamp
+            similarity = self._similarity(track.published, override)
+            urgent = similarity is None or similarity < self.config.urgent_iou
+            reshaped = similarity is not None and similarity < self.config.republish_iou and \
+                since >= self.config.republish_interval
+            if urgent or reshaped or since >= self.config.refresh_period:
                 track.published = override
                 track.published_stamp = stamp
                 updates.append(OverrideUpdate(UpdateAction.PUT, override.id, override))
         return updates
+
+    @staticmethod
+    def _similarity(previous: Override | None, override: Override) -> float | None:
+        """The lower IoU of the region and ``moved_from`` boxes (None: a new override or kind)."""
+        if previous is None or previous.id != override.id or previous.kind != override.kind \
+                or previous.label != override.label \
+                or (previous.moved_from is None) != (override.moved_from is None):
+            return None
+        similarity = previous.region.intersection_over_union(override.region)
+        if previous.moved_from is not None and override.moved_from is not None:
+            similarity = min(similarity,
+                             previous.moved_from.intersection_over_union(override.moved_from))
+        return similarity

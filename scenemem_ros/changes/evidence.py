@@ -12,12 +12,15 @@ sensor noise):
 ``EvidenceGrid`` turns those into per-voxel scores with hysteresis: a voxel gains one point per
 frame in which at least ``min_pixels`` pixels support it and loses one per frame in which it is
 seen as the memory says (seen through for an addition, seen again for a removal). Voxels with
-score >= ``on_frames`` are *changed*; they stay changed until the score falls back to 0.
+score >= ``on_frames`` are *changed*; they stay changed until the score falls back to 0. A voxel
+that ``strong_pixels`` pixels support in a single frame is changed at once (its score jumps to
+``on_frames``): a clear glimpse through a new doorway is enough, while the thin, sparse support
+that sensor noise gives a voxel still has to recur over frames.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +46,9 @@ class FrameEvidence:
             and more of them than saw through it.
         compared_pixels: pixels that took part (valid, in range, off depth edges).
         added_pixels, removed_pixels: pixels of each case before the per-voxel threshold.
+        strong_added, strong_removed: the subsets of ``added`` and ``removed`` with at least
+            ``strong_pixels`` supporting pixels (removals: and at most a quarter as many that
+            met the memory's surface); empty when ``strong_pixels`` is 0.
     """
 
     added: np.ndarray
@@ -51,6 +57,8 @@ class FrameEvidence:
     compared_pixels: int
     added_pixels: int
     removed_pixels: int
+    strong_added: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    strong_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def check_frame(depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
@@ -88,11 +96,14 @@ def incidence(expected: np.ndarray, rays: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(cosine), cosine, 1.0)
 
 
-def _votes(flat: np.ndarray, size: int, min_pixels: int) -> np.ndarray:
+def _votes(flat: np.ndarray, size: int, min_pixels: int, strong_pixels: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels with at least ``min_pixels`` and at least ``strong_pixels`` (if > 0) pixels."""
     if flat.size == 0:
-        return flat.astype(np.int64)
+        return flat.astype(np.int64), flat.astype(np.int64)
     counts = np.bincount(flat, minlength=size)
-    return np.flatnonzero(counts >= min_pixels)
+    strong = np.flatnonzero(counts >= strong_pixels) if strong_pixels else np.zeros(0, np.int64)
+    return np.flatnonzero(counts >= min_pixels), strong
 
 
 def _sampled(depth: np.ndarray, camera: PinholeCamera, stride: int,
@@ -161,11 +172,14 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     through = np.bincount(removed_flat, minlength=size)
     met = np.bincount(agreeing_flat, minlength=size)
     removed = np.flatnonzero((through >= config.min_pixels) & (through >= 2 * met))
+    strong_removed = np.flatnonzero((through >= config.strong_pixels) & (through >= 4 * met)) \
+        if config.strong_pixels else np.zeros(0, np.int64)
     confirmed = np.flatnonzero((met >= config.min_pixels) & (met > through))
-    return FrameEvidence(added=_votes(added_flat, size, config.min_pixels),
-                         removed=removed, confirmed=confirmed,
+    added, strong_added = _votes(added_flat, size, config.min_pixels, config.strong_pixels)
+    return FrameEvidence(added=added, removed=removed, confirmed=confirmed,
                          compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
-                         removed_pixels=int(removed_flat.size))
+                         removed_pixels=int(removed_flat.size), strong_added=strong_added,
+                         strong_removed=strong_removed)
 
 
 def contradicted(flat: np.ndarray, grid_origin: np.ndarray, resolution: float, shape: tuple,
@@ -212,7 +226,8 @@ class EvidenceGrid:
                camera_to_world: np.ndarray) -> None:
         """Add one frame's evidence and take away what the frame contradicts."""
         grid = self.base.grid
-        for addition, support in ((True, evidence.added), (False, evidence.removed)):
+        for addition, support, strong in ((True, evidence.added, evidence.strong_added),
+                                          (False, evidence.removed, evidence.strong_removed)):
             scores = self.scores[addition]
             holding = np.flatnonzero(scores > 0)
             holding = holding[~np.isin(holding, support, assume_unique=True)]
@@ -224,6 +239,7 @@ class EvidenceGrid:
                     scores[evidence.confirmed] > 0])
             scores[against] -= 1
             scores[support] = np.minimum(scores[support] + 1, self.config.max_score)
+            scores[strong] = np.maximum(scores[strong], self.config.on_frames)
             changed = self.changed[addition]
             changed[support[scores[support] >= self.config.on_frames]] = True
             changed[against[scores[against] <= 0]] = False

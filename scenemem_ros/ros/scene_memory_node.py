@@ -4,7 +4,10 @@ configure: load the checkpoint and the override journal (a missing or corrupt mo
 transition with a clear log line; the node stays up, unconfigured). activate: publish ``/map``.
 Topics and services (relative names resolve in the node's namespace, ``/scenemem`` by default):
 
-- ``/map`` nav_msgs/OccupancyGrid, reliable + transient-local, republished on every change
+- ``/map`` nav_msgs/OccupancyGrid, reliable + transient-local, republished when overrides
+  change, at most once per ``min_map_period`` seconds: updates that arrive sooner are coalesced
+  into the next publication (at most ``min_map_period`` later); activating and clearing publish
+  at once
 - ``get_map`` nav_msgs/srv/GetMap
 - ``overrides`` visualization_msgs/MarkerArray: the live overrides (RViz)
 - ``override_updates`` visualization_msgs/MarkerArray in: ADD / DELETE / DELETEALL from the change
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -55,10 +59,13 @@ class SceneMemoryNode(LifecycleNode):
         self.declare_parameter('frame_id', 'map')
         self.declare_parameter('autostart', False)
         self.declare_parameter('expiry_period', 1.0)
+        self.declare_parameter('min_map_period', 0.5)
         self.add_on_set_parameters_callback(validating_callback(self, {'memory': LiveMapConfig}))
         self.live_map: LiveMap | None = None
         self.counters: Counter[str] = Counter()
         self._published_version = -1
+        self._published_at = -float('inf')
+        self._min_map_period = 0.0
         self._map_publisher: Any = None
         self._entities: list[Any] = []
         self._is_active = False
@@ -85,6 +92,7 @@ class SceneMemoryNode(LifecycleNode):
         self.get_logger().info(
             f'memory scene {self.live_map.scene!r}: {spec.shape[0]}x{spec.shape[1]} cells at '
             f'{spec.resolution} m, {len(self.live_map.overrides())} overrides restored')
+        self._min_map_period = max(float(self.get_parameter('min_map_period').value), 0.0)
         self._map_publisher = self.create_publisher(OccupancyGrid, '/map', MAP_QOS)
         self._markers = self.create_publisher(MarkerArray, 'overrides', MAP_QOS)
         self._status = self.create_publisher(String, 'status', 10)
@@ -96,12 +104,14 @@ class SceneMemoryNode(LifecycleNode):
             self.create_subscription(MarkerArray, 'override_updates', self._on_updates, 100),
             self.create_timer(float(self.get_parameter('expiry_period').value), self._tick),
         ]
+        if self._min_map_period > 0:  # publishes what was coalesced
+            self._entities.append(self.create_timer(self._min_map_period, self._flush))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self._is_active = True
         self._published_version = -1
-        self._publish_if_changed()
+        self._publish_if_changed(force=True)
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -139,11 +149,19 @@ class SceneMemoryNode(LifecycleNode):
     def _active(self) -> bool:
         return self.live_map is not None and self._is_active
 
-    def _publish_if_changed(self) -> None:
+    def _publish_if_changed(self, force: bool = False) -> None:
+        """Publish /map and the override markers if the overrides changed since last time.
+
+        Unless ``force``, a change within ``min_map_period`` of the last publication waits for
+        ``_flush`` (counted as ``map_coalesced``).
+        """
         if self.live_map is None:
             return
         spec, cells, version = self.live_map.grid()
         if version == self._published_version:
+            return
+        if not force and time.monotonic() - self._published_at < self._min_map_period:
+            self.counters['map_coalesced'] += 1
             return
         frame_id = str(self.get_parameter('frame_id').value)
         now = self._now()
@@ -152,6 +170,12 @@ class SceneMemoryNode(LifecycleNode):
         self._markers.publish(overrides_to_marker_array(
             sorted(self.live_map.overrides().values(), key=lambda o: o.id), frame_id, now))
         self._published_version = version
+        self._published_at = time.monotonic()
+        self.counters['map_published'] += 1
+
+    def _flush(self) -> None:
+        if self._active():
+            self._publish_if_changed()
 
     def _on_updates(self, msg: MarkerArray) -> None:
         if self.live_map is None:
@@ -201,7 +225,7 @@ class SceneMemoryNode(LifecycleNode):
             return response
         count = self.live_map.clear()
         if self._active():
-            self._publish_if_changed()
+            self._publish_if_changed(force=True)
         response.success, response.message = True, f'{count} overrides cleared'
         return response
 

@@ -15,13 +15,17 @@ the memory. Definitions (../shared/guide/design.md):
   in a ground-truth region to the first publication of the override that matches (kind and
   IoU); ``frames_to_first_override`` counts to the first override of any kind that touches a
   region (the robot is warned there, before the box has grown enough to match).
+  ``frames_after_all_seen`` (reported beside it, not instead) counts to the same publication
+  from the first frame by which *every* region has had its first sight: a move cannot be told
+  from a removal before its new place is seen, and a new room's region holds the old wall's
+  inner face, which the walk sees long before it looks through the new doorway.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +160,9 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
     live = list(detector.live_overrides().values())
     found = [o for o in live if matches(o, record)]
     sight = first_sight(frames, record, eval_config.sight_pixels)
+    sights = [first_sight(frames, replace(record, regions=(region,)), eval_config.sight_pixels)
+              for region in record.regions]
+    all_seen = None if None in sights else max(s for s in sights if s is not None)
     published = _first_match_frame(log, record)
     touching = next((i for i, o in log if max(_as_box(r).intersection_over_union(o.region)
                                              for r in record.regions) > 0), None)
@@ -167,6 +174,9 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
             'first_sight_frame': sight, 'published_frame': published,
             'frames_to_detect': None if sight is None or published is None or not found
             else max(published - sight, 0),
+            'all_regions_seen_frame': all_seen,
+            'frames_after_all_seen': None if all_seen is None or published is None or not found
+            else max(published - all_seen, 0),
             'frames_to_first_override': None if sight is None or touching is None
             else max(touching - sight, 0),
             'tp_voxels': tp_voxels, 'predicted_voxels': predicted_voxels,
@@ -233,7 +243,9 @@ def summarise(per_world: list[dict[str, Any]], unchanged: dict[str, Any] | None,
         precision, recall, f1 = _prf(tp, fp, len(results))
         per_kind[kind] = {'changes': len(results), 'found': tp, 'false_positives': fp,
                           'precision': precision, 'recall': recall, 'f1': f1,
-                          'frames_to_detect': [r['frames_to_detect'] for r in results]}
+                          'frames_to_detect': [r['frames_to_detect'] for r in results],
+                          'frames_after_all_seen': [r['frames_after_all_seen']
+                                                    for r in results]}
     tp = sum(r['found'] for r in per_world)
     fp = sum(r['false_positives'] for r in per_world)
     precision, recall, f1 = _prf(tp, fp, len(per_world))
@@ -241,6 +253,8 @@ def summarise(per_world: list[dict[str, Any]], unchanged: dict[str, Any] | None,
     voxel_p, voxel_r, voxel_f1 = _prf(voxel_tp, sum(r['predicted_voxels'] for r in per_world)
                                       - voxel_tp, sum(r['truth_voxels'] for r in per_world))
     delays = [r['frames_to_detect'] for r in per_world if r['frames_to_detect'] is not None]
+    after = [r['frames_after_all_seen'] for r in per_world
+             if r['frames_after_all_seen'] is not None]
     timings = [r['ms_per_frame_p50'] for r in per_world]
     return {
         'precision': precision, 'recall': recall, 'f1': f1, 'voxel_f1': voxel_f1,
@@ -250,6 +264,7 @@ def summarise(per_world: list[dict[str, Any]], unchanged: dict[str, Any] | None,
         'unchanged_frames': None if unchanged is None else unchanged['frames'],
         'frames_to_detect': max(delays) if delays else None,
         'frames_to_detect_median': float(np.median(delays)) if delays else None,
+        'frames_after_all_seen': max(after) if after else None,
         'frames_to_first_override': [r['frames_to_first_override'] for r in per_world],
         'ms_per_frame_p50': float(np.median(timings)) if timings else None,
         'per_kind': per_kind, 'worlds': per_world, 'seconds': round(seconds, 1)}
@@ -258,11 +273,12 @@ def summarise(per_world: list[dict[str, Any]], unchanged: dict[str, Any] | None,
 def changes_table(results: dict[str, Any]) -> str:
     """The results as a text table."""
     lines = [f'{"kind":<16} {"changes":>7} {"found":>5} {"false":>5} {"P":>5} {"R":>5} '
-             f'{"F1":>5}  frames to detect']
+             f'{"F1":>5}  frames to detect (after all regions seen)']
     for kind, row in results['per_kind'].items():
         lines.append(f'{kind:<16} {row["changes"]:>7} {row["found"]:>5} '
                      f'{row["false_positives"]:>5} {row["precision"]:>5.2f} '
-                     f'{row["recall"]:>5.2f} {row["f1"]:>5.2f}  {row["frames_to_detect"]}')
+                     f'{row["recall"]:>5.2f} {row["f1"]:>5.2f}  {row["frames_to_detect"]} '
+                     f'({row["frames_after_all_seen"]})')
     false = results['false_per_1000_frames']
     lines += ['', f'object level  P {results["precision"]:.3f}  R {results["recall"]:.3f}  '
                   f'F1 {results["f1"]:.3f}',
@@ -272,6 +288,8 @@ def changes_table(results: dict[str, Any]) -> str:
               f'({results["unchanged_frames"]} frames)',
               f'frames to detect (max / median): {results["frames_to_detect"]} / '
               f'{results["frames_to_detect_median"]}',
+              f'frames to detect after every region was seen (max): '
+              f'{results["frames_after_all_seen"]}',
               f'frames to the first override touching the change: '
               f'{results["frames_to_first_override"]}',
               f'detector ms per frame (p50): {results["ms_per_frame_p50"]:.1f}']

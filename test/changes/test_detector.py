@@ -90,7 +90,7 @@ def test_a_change_that_goes_away_is_deleted(base, detector_config):
 
 
 def test_evidence_needs_several_frames(base):
-    config = ChangeDetectorConfig(on_frames=3, confirm_frames=2)
+    config = ChangeDetectorConfig(on_frames=3, confirm_frames=2, strong_pixels=0)
     frames = walk(apartment(extra=[CRATE]), count=40)
     frame = max(frames, key=lambda f: compare_frame(base, config, f.depth, f.camera,
                                                     f.camera_to_world).added.size)
@@ -101,6 +101,56 @@ def test_evidence_needs_several_frames(base):
         if report.updates and published_at is None:
             published_at = step
     assert published_at == config.on_frames + config.confirm_frames - 2
+
+
+def test_a_strong_glimpse_is_changed_at_once(base):
+    config = ChangeDetectorConfig(on_frames=3, confirm_frames=2, strong_pixels=2)
+    frames = walk(apartment(extra=[CRATE]), count=40)
+    frame = max(frames, key=lambda f: compare_frame(base, config, f.depth, f.camera,
+                                                    f.camera_to_world).added.size)
+    evidence = compare_frame(base, config, frame.depth, frame.camera, frame.camera_to_world)
+    assert np.isin(evidence.strong_added, evidence.added).all()
+    assert evidence.strong_added.size
+    detector = ChangeDetector(base, config)
+    published_at = None
+    for step in range(4):
+        report = detector.process(frame.depth, frame.camera, frame.camera_to_world, step)
+        if report.updates and published_at is None:
+            published_at = step
+    assert published_at == config.confirm_frames - 1
+
+
+def test_a_move_upgrades_the_removal_it_was_published_as(base, detector_config):
+    moved = ((5.5, 0.6, 0.0), (6.3, 1.4, 0.8))
+    _, log = run(base, detector_config, walk(apartment(extra=[moved], without_table=True)))
+    puts = [u.override for _, u in log if u.action is UpdateAction.PUT]
+    first_removal = next(o for o in puts if o.label == ChangeLabel.OBJECT_REMOVED.value)
+    move = next(o for o in puts if o.label == ChangeLabel.OBJECT_MOVED.value)
+    assert move.id == first_removal.id
+    assert first_removal.id not in [u.override_id for _, u in log
+                                    if u.action is UpdateAction.DELETE]
+
+
+def loop_puts(base, config, laps=3):
+    frames = walk(apartment(extra=[BLOCKER, CRATE]), count=30, noise=0.003)
+    detector = ChangeDetector(base, config)
+    puts = 0
+    for lap in range(laps):
+        for frame in frames:
+            report = detector.process(frame.depth, frame.camera, frame.camera_to_world,
+                                      lap * 3.0 + frame.stamp)
+            puts += sum(u.action is UpdateAction.PUT for u in report.updates)
+    return puts, detector
+
+
+def test_reshaped_boxes_are_republished_at_most_once_per_interval(base):
+    eager, _ = loop_puts(base, ChangeDetectorConfig(republish_iou=1.0, urgent_iou=1.0))
+    damped, detector = loop_puts(base, ChangeDetectorConfig(republish_interval=1000.0,
+                                                            urgent_iou=0.0))
+    live = detector.live_overrides()
+    assert len(live) == 2
+    # once each, plus at most one kind change (an addition that turns out to be a doorway)
+    assert damped <= len(live) + 1 < eager
 
 
 @pytest.mark.parametrize('mutate, message', [
@@ -126,7 +176,9 @@ def test_nan_and_zero_depth_give_no_evidence(base, detector_config):
 
 
 @pytest.mark.parametrize('field, value', [('resolution', 0.0), ('on_frames', 0),
-                                          ('max_range', float('nan')), ('max_score', 1)])
+                                          ('max_range', float('nan')), ('max_score', 1),
+                                          ('strong_pixels', 1), ('republish_iou', 1.5),
+                                          ('urgent_iou', 0.95), ('republish_interval', -1.0)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ChangeDetectionError, match=field):
         ChangeDetectorConfig(**{field: value})

@@ -124,3 +124,21 @@ def test_map_get_map_and_operator_overrides(ros, tmp_path):
                                               action=Marker.DELETE)]))
     assert wait_for(lambda: len(maps) > count and occupancy_msg_to_grid(maps[-1])[1][
         tuple(free)] == 0)
+
+
+def test_bursts_of_updates_are_coalesced_into_one_map(ros):
+    node = start_memory(ros, **{'memory.model_path': str(MODEL), 'autostart': True,
+                                'min_map_period': 1.0})
+    assert wait_for(lambda: node._is_active and node.counters['map_published'] == 1, 60.0)
+    # a burst of updates within min_map_period: at most one publication now (none if the
+    # activation's was less than a period ago), the rest waits for the flush timer
+    for index in range(5):
+        node._on_updates(MarkerArray(markers=[
+            cube('blocked_region', index, (1.0 + index, 1.0, 0.5), (0.3, 0.3, 1.0))]))
+    assert node.counters['map_published'] <= 2 and node.counters['map_coalesced'] >= 4
+    assert wait_for(lambda: node._published_version == node.live_map.version, 10.0)
+    published = node.counters['map_published']
+    assert published <= 3
+    time.sleep(1.5)
+    assert node.counters['map_published'] == published  # nothing new to publish
+    assert len(node.live_map.overrides()) == 5
