@@ -1,13 +1,22 @@
 """Memory checkpoints: one compressed ``.npz`` holding the field config, decoder and scenes.
 
-Layout (format ``scenemem-memory``, version 1)::
+Layout (format ``scenemem-memory``, version 2)::
 
     header                  uint8 JSON: format, version, field config, scenes (origin, extent,
-                            shapes), free-form metadata (training figures, source)
+                            shapes, cache specs), free-form metadata (training figures, source),
+                            weights_sha256
     decoder/<name>          float32 decoder weights
     scene/<scene>/level<i>  int8 (C, Z, Y, X) feature grid of level i, times the header's
                             per-level scale (symmetric 8-bit quantisation)
     scene/<scene>/observed  packed bits of the (X, Y, Z) observed-space mask
+    cache/<scene>/occupied  packed bits of the (X, Y, Z) baked occupancy at the training
+    cache/<scene>/observed  resolution, and of its observed mask (optional)
+    cache/<scene>/nav       int8 (X, Y) navigation grid (optional)
+
+The cache holds what the stored (8-bit) weights bake to (the occupancy densely, voxel by voxel;
+the 2D grid as ``navigation_grid`` makes it), so it equals a re-bake after loading;
+``weights_sha256`` covers every ``decoder/`` and ``scene/`` array and is checked on load, so a
+cache can never be served with other weights. Version 1 files (no cache, no hash) still load.
 
 No pickled objects are read (``allow_pickle=False``). Writes go to a temporary file in the same
 folder, are flushed to disk, then renamed over the target, so a crash leaves the old file or the
@@ -16,8 +25,10 @@ new one, never half of one. Any unreadable, truncated or mismatched file raises 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -28,12 +39,23 @@ import numpy as np
 import torch
 
 from scenemem_ros.config import ConfigError, config_from_dict, config_to_dict
-from scenemem_ros.memory.config import FieldConfig
+from scenemem_ros.geometry.voxels import GridSpec2D, VoxelGrid
+from scenemem_ros.memory.config import BakeCacheConfig, BakeConfig, FieldConfig
 from scenemem_ros.memory.errors import CheckpointError
 from scenemem_ros.memory.field import SceneGrid, SceneMemoryField
+from scenemem_ros.memory.queries import (
+    OCCUPIED,
+    OccupancyVolume,
+    SceneBakeCache,
+    bake,
+    navigation_grid,
+    weights_fingerprint,
+)
 
 FORMAT = 'scenemem-memory'
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DEFAULT_CACHE = BakeCacheConfig()
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -58,9 +80,24 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         os.close(directory)
 
 
+def weights_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """Hex SHA-256 of the ``decoder/`` and ``scene/`` arrays (names, dtypes, shapes, bytes)."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in arrays if k.startswith(('decoder/', 'scene/'))):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f'{key}|{value.dtype.str}|{value.shape}|'.encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def save_memory(field: SceneMemoryField, path: str | Path,
-                metadata: dict[str, Any] | None = None) -> int:
-    """Write ``field`` to ``path`` atomically; returns the file size in bytes."""
+                metadata: dict[str, Any] | None = None,
+                cache: BakeCacheConfig | None = DEFAULT_CACHE) -> int:
+    """Write ``field`` to ``path`` atomically; returns the file size in bytes.
+
+    With ``cache`` (the default), each scene's maps are baked from the stored weights and
+    written beside them (see the module docstring); ``None`` writes the weights only.
+    """
     arrays: dict[str, np.ndarray] = {}
     scenes: dict[str, Any] = {}
     for name in field.scene_names():
@@ -79,7 +116,12 @@ def save_memory(field: SceneMemoryField, path: str | Path,
     for key, value in field.decoder.state_dict().items():
         arrays[f'decoder/{key}'] = value.detach().cpu().numpy().astype(np.float32)
     header = {'format': FORMAT, 'version': VERSION, 'field': config_to_dict(field.config),
-              'scenes': scenes, 'metadata': metadata or {}}
+              'scenes': scenes, 'metadata': metadata or {},
+              'weights_sha256': weights_sha256(arrays)}
+    if cache is not None and scenes:
+        stored = _build_field(header, arrays)
+        for name in scenes:
+            scenes[name]['cache'] = _bake_cache(stored, name, cache, arrays)
     arrays['header'] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     # allow_pickle is numpy's default, passed so mypy does not match **arrays against it.
@@ -87,6 +129,33 @@ def save_memory(field: SceneMemoryField, path: str | Path,
     payload = buffer.getvalue()
     atomic_write_bytes(Path(path), payload)
     return len(payload)
+
+
+def _bake_cache(field: SceneMemoryField, name: str, config: BakeCacheConfig,
+                arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Bake scene ``name``'s cached maps into ``arrays``; returns their header entry."""
+    entry: dict[str, Any] = {}
+    if config.volume:
+        resolution = field.config.observed_resolution
+        low, high = field.scene(name).bounds
+        # A lattice through the world origin, so boxes on the usual grid can be cut from it.
+        low = np.floor(low / resolution + 1e-6) * resolution
+        high = np.ceil(high / resolution - 1e-6) * resolution
+        # Dense: the cache is the exact reference the coarse-to-fine bake approximates.
+        volume = bake(field, name, low, high, resolution, BakeConfig(dense=True))
+        arrays[f'cache/{name}/occupied'] = np.packbits(volume.occupied().reshape(-1))
+        arrays[f'cache/{name}/observed'] = np.packbits(volume.observed.reshape(-1))
+        entry['volume'] = {'origin': list(volume.grid.origin), 'resolution': resolution,
+                           'shape': list(volume.grid.shape)}
+    if config.nav_resolution > 0:
+        spec, cells = navigation_grid(field, name, config.z_min, config.z_max,
+                                      config.nav_resolution, config.supersample,
+                                      use_cache=False)
+        arrays[f'cache/{name}/nav'] = cells.astype(np.int8)
+        entry['nav'] = {'origin': list(spec.origin), 'resolution': spec.resolution,
+                        'shape': list(spec.shape), 'z_min': config.z_min,
+                        'z_max': config.z_max, 'supersample': config.supersample}
+    return entry
 
 
 def _read_header(archive: Any, path: Path) -> dict[str, Any]:
@@ -99,9 +168,9 @@ def _read_header(archive: Any, path: Path) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get('format') != FORMAT:
         found = header.get('format') if isinstance(header, dict) else None
         raise CheckpointError(f'{path} is not a scenemem memory checkpoint (format {found!r})')
-    if header.get('version') != VERSION:
+    if header.get('version') not in READABLE_VERSIONS:
         raise CheckpointError(f'{path}: checkpoint format version {header.get("version")} is not '
-                              f'supported (this build reads version {VERSION})')
+                              f'supported (this build reads versions {READABLE_VERSIONS})')
     return header
 
 
@@ -119,24 +188,79 @@ def load_memory(path: str | Path, device: str | torch.device = 'cpu'
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise CheckpointError(f'{path} is corrupt or truncated: {error}') from error
+    if header['version'] >= 2 and header.get('weights_sha256') != weights_sha256(arrays):
+        raise CheckpointError(f'{path}: the stored weights do not match weights_sha256 in its '
+                              f'header (the file was altered after it was written)')
     try:
-        config = config_from_dict(FieldConfig, header['field'], 'checkpoint.field')
-    except (ConfigError, KeyError) as error:
-        raise CheckpointError(f'{path}: checkpoint config does not fit this build: {error}') \
-            from error
-    field = SceneMemoryField(config)
-    try:
-        decoder_state = {key[len('decoder/'):]: torch.from_numpy(value.astype(np.float32))
-                         for key, value in arrays.items() if key.startswith('decoder/')}
-        field.decoder.load_state_dict(decoder_state)
+        field = _build_field(header, arrays)
         for name, info in header['scenes'].items():
-            grid = field.add_scene(name, np.array(info['origin']), np.array(info['extent']))
-            _fill_scene(grid, name, info, arrays)
+            if 'cache' in info:
+                field.bake_cache[name] = _read_cache(field, name, info['cache'], arrays)
+    except CheckpointError as error:
+        raise CheckpointError(f'{path}: {error}') from error
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f'{path}: checkpoint contents do not match its header: {error}') \
             from error
     field.to(device).eval()
+    fingerprint = weights_fingerprint(field)
+    for name, cache in field.bake_cache.items():
+        field.bake_cache[name] = SceneBakeCache(cache.volume, cache.nav_key, cache.nav,
+                                                fingerprint)
     return field, dict(header.get('metadata', {}))
+
+
+def _build_field(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> SceneMemoryField:
+    """The field described by ``header`` with the stored (dequantised) weights, on the CPU."""
+    try:
+        config = config_from_dict(FieldConfig, header['field'], 'checkpoint.field')
+    except (ConfigError, KeyError) as error:
+        raise CheckpointError(f'checkpoint config does not fit this build: {error}') from error
+    field = SceneMemoryField(config)
+    decoder_state = {key[len('decoder/'):]: torch.from_numpy(value.astype(np.float32))
+                     for key, value in arrays.items() if key.startswith('decoder/')}
+    field.decoder.load_state_dict(decoder_state)
+    for name, info in header['scenes'].items():
+        grid = field.add_scene(name, np.array(info['origin']), np.array(info['extent']))
+        _fill_scene(grid, name, info, arrays)
+    field.eval()
+    return field
+
+
+def _unpack(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    packed = arrays[key]
+    if packed.dtype != np.uint8 or packed.size != (math.prod(shape) + 7) // 8:
+        raise ValueError(f'{key} holds {packed.dtype} x {packed.size}, expected the packed bits '
+                         f'of {shape}')
+    return np.unpackbits(packed, count=math.prod(shape)).reshape(shape).astype(bool)
+
+
+def _read_cache(field: SceneMemoryField, name: str, entry: dict[str, Any],
+                arrays: dict[str, np.ndarray]) -> SceneBakeCache:
+    volume = None
+    if 'volume' in entry:
+        spec = entry['volume']
+        grid = VoxelGrid(origin=tuple(float(v) for v in spec['origin']),
+                         resolution=float(spec['resolution']),
+                         shape=tuple(int(n) for n in spec['shape']))
+        volume = OccupancyVolume(grid=grid,
+                                 occupied=_unpack(arrays, f'cache/{name}/occupied', grid.shape),
+                                 observed=_unpack(arrays, f'cache/{name}/observed', grid.shape))
+    nav_key, nav = None, None
+    if 'nav' in entry:
+        spec = entry['nav']
+        grid_2d = GridSpec2D(origin=tuple(float(v) for v in spec['origin']),
+                             resolution=float(spec['resolution']),
+                             shape=tuple(int(n) for n in spec['shape']))
+        cells = arrays[f'cache/{name}/nav']
+        if cells.dtype != np.int8 or tuple(cells.shape) != grid_2d.shape \
+                or not np.isin(cells, (-1, 0, OCCUPIED)).all():
+            raise ValueError(f'cache/{name}/nav is {cells.dtype} {cells.shape}, expected int8 '
+                             f'{grid_2d.shape} of -1/0/100')
+        nav_key = (grid_2d.resolution, float(spec['z_min']), float(spec['z_max']),
+                   int(spec['supersample']))
+        nav = (grid_2d, cells)
+    return SceneBakeCache(volume=volume, nav_key=nav_key, nav=nav,
+                          fingerprint=weights_fingerprint(field))
 
 
 def _fill_scene(grid: SceneGrid, name: str, info: dict[str, Any],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from torch import nn
 
 from scenemem_ros.memory.config import FieldConfig
 from scenemem_ros.memory.errors import MemoryModelError
+
+if TYPE_CHECKING:
+    from scenemem_ros.memory.queries import SceneBakeCache
 
 QUERY_CHUNK = 1 << 18
 
@@ -101,6 +105,8 @@ class SceneMemoryField(nn.Module):
             assert isinstance(last, nn.Linear)
             last.bias.fill_(1.0)
         self.scenes = nn.ModuleDict()
+        # maps baked into the checkpoint this field was loaded from (see queries.SceneBakeCache)
+        self.bake_cache: dict[str, SceneBakeCache] = {}
 
     def add_scene(self, name: str, origin: np.ndarray, extent: np.ndarray) -> SceneGrid:
         """Create (or replace) the grids of scene ``name`` over ``origin + [0, extent]``."""

@@ -13,6 +13,7 @@ import torch.nn.functional as functional
 
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.geometry.voxels import GridSpec2D, VoxelGrid
+from scenemem_ros.memory.config import BakeConfig
 from scenemem_ros.memory.errors import MemoryModelError
 from scenemem_ros.memory.field import SceneMemoryField
 
@@ -48,20 +49,147 @@ class BakedVolume:
         return self.observed & ~(self.distance < 0.5 * self.grid.resolution)
 
 
+@dataclass(frozen=True, eq=False)
+class OccupancyVolume:
+    """A scene's occupancy on voxels, without distances (what a robot plans on).
+
+    Attributes:
+        grid: the voxel grid spec.
+        occupied: (X, Y, Z) bool, ``BakedVolume.occupied()``.
+        observed: (X, Y, Z) bool, the training cameras saw this voxel (else unknown).
+    """
+
+    grid: VoxelGrid
+    occupied: np.ndarray
+    observed: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class SceneBakeCache:
+    """Maps baked when a checkpoint was written, valid while the field's weights are unchanged.
+
+    Attributes:
+        volume: the scene's occupancy over its box (grid aligned to multiples of its resolution).
+        nav_key: (resolution, z_min, z_max, supersample) of ``nav``.
+        nav: (spec, (X, Y) int8 cells) of ``navigation_grid`` with ``nav_key`` over the scene box.
+        fingerprint: ``weights_fingerprint`` of the field the cache was attached to.
+    """
+
+    volume: OccupancyVolume | None
+    nav_key: tuple[float, float, float, int] | None
+    nav: tuple[GridSpec2D, np.ndarray] | None
+    fingerprint: tuple[tuple[int, int], ...]
+
+
+def weights_fingerprint(field: SceneMemoryField) -> tuple[tuple[int, int], ...]:
+    """(storage address, in-place version) of every parameter and buffer of ``field``.
+
+    Any optimiser step, ``copy_`` or replaced scene changes it, which retires attached caches.
+    """
+    tensors = [*field.parameters(), *field.buffers()]
+    return tuple((tensor.data_ptr(), tensor._version) for tensor in tensors)
+
+
+def _valid_cache(field: SceneMemoryField, scene: str) -> SceneBakeCache | None:
+    field.scene(scene)
+    cache = field.bake_cache.get(scene)
+    if cache is None or cache.fingerprint != weights_fingerprint(field):
+        return None
+    return cache
+
+
+def cached_occupancy(field: SceneMemoryField, scene: str, minimum: np.ndarray,
+                     maximum: np.ndarray, resolution: float) -> OccupancyVolume | None:
+    """The box's occupancy cut from the checkpoint's baked cache, or None if it cannot serve it.
+
+    It serves boxes at the cached resolution whose corner lies on the cached voxel lattice;
+    voxels outside the cached box are unknown (as ``bake`` makes them outside the scene box).
+    """
+    cache = _valid_cache(field, scene)
+    if cache is None or cache.volume is None:
+        return None
+    stored = cache.volume
+    if not math.isclose(resolution, stored.grid.resolution, rel_tol=1e-9):
+        return None
+    grid = VoxelGrid.from_bounds(minimum, maximum, resolution)
+    offset = (np.asarray(grid.origin) - np.asarray(stored.grid.origin)) / resolution
+    shift = np.round(offset).astype(np.int64)
+    if np.abs(offset - shift).max() > 1e-4:
+        return None
+    occupied = np.zeros(grid.shape, dtype=bool)
+    observed = np.zeros(grid.shape, dtype=bool)
+    low = np.maximum(shift, 0)
+    high = np.minimum(shift + np.asarray(grid.shape), np.asarray(stored.grid.shape))
+    if (high > low).all():
+        source = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
+        target = tuple(slice(a - s, b - s) for a, b, s in zip(low, high, shift, strict=True))
+        occupied[target] = stored.occupied[source]
+        observed[target] = stored.observed[source]
+    return OccupancyVolume(grid=grid, occupied=occupied, observed=observed)
+
+
+def occupancy_volume(field: SceneMemoryField, scene: str, minimum: np.ndarray,
+                     maximum: np.ndarray, resolution: float, use_cache: bool = True,
+                     config: BakeConfig | None = None) -> OccupancyVolume:
+    """(X, Y, Z) occupancy of a box: from the checkpoint's cache when it can, else baked."""
+    if use_cache:
+        cached = cached_occupancy(field, scene, minimum, maximum, resolution)
+        if cached is not None:
+            return cached
+    volume = bake(field, scene, minimum, maximum, resolution, config)
+    return OccupancyVolume(grid=volume.grid, occupied=volume.occupied(), observed=volume.observed)
+
+
 def _voxel_centres(grid: VoxelGrid, index: torch.Tensor) -> torch.Tensor:
     origin = torch.tensor(grid.origin, dtype=torch.float32, device=index.device)
     return origin + (index.float() + 0.5) * grid.resolution
 
 
+def _upsample(values: torch.Tensor, factor: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """(A, B, C) -> (X, Y, Z) ``shape``: each value repeated ``factor`` times per axis, cropped."""
+    for axis in range(3):
+        values = values.repeat_interleave(factor, axis)
+    return values[:shape[0], :shape[1], :shape[2]].contiguous()
+
+
+def _observed_voxels(field: SceneMemoryField, scene: str, grid: VoxelGrid,
+                     device: torch.device) -> torch.Tensor:
+    """(X, Y, Z) bool: ``SceneGrid.observed_at`` of every voxel centre, one axis at a time.
+
+    The mask is axis-aligned, so each axis's voxel centres map to mask indices independently;
+    the arithmetic per coordinate is the same as ``observed_at``'s, so the result is identical
+    without building the (X * Y * Z, 3) centres.
+    """
+    scene_grid = field.scene(scene)
+    indices, inside = [], []
+    for axis, count in enumerate(grid.shape):
+        centres = torch.tensor(grid.origin[axis], dtype=torch.float32, device=device) + (
+            torch.arange(count, device=device).float() + 0.5) * grid.resolution
+        index = torch.floor((centres - scene_grid.origin[axis])
+                            / scene_grid.observed_resolution).long()
+        valid = (index >= 0) & (index < scene_grid.observed.shape[axis])
+        indices.append(index.clamp(0, scene_grid.observed.shape[axis] - 1))
+        inside.append(valid)
+    mask = scene_grid.observed[indices[0]][:, indices[1]][:, :, indices[2]]
+    return mask & inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+
+
 def bake(field: SceneMemoryField, scene: str, minimum: np.ndarray, maximum: np.ndarray,
-         resolution: float) -> BakedVolume:
+         resolution: float, config: BakeConfig | None = None) -> BakedVolume:
     """Evaluate scene ``scene`` on the voxel centres of a box, coarse to fine.
 
-    The field is first evaluated once per block of 4x4x4 voxels; only blocks near a surface (the
-    block or a neighbour closer than 0.95 truncation) are evaluated voxel by voxel, the rest take
-    their block's value. Outside the scene's box, and in space no camera observed, voxels are
-    unknown (``observed`` False, distance +truncation).
+    The field is first evaluated once per block of 4x4x4 voxels; blocks near a surface (the
+    block or a neighbour closer than 0.95 truncation) are refined, the rest take their block's
+    value. Refinement first evaluates each 2x2x2 sub-block's centre: with the slope bound
+    ``config.lipschitz`` (L) and the distance h from its centre to its voxels' centres, a centre
+    value d with ``d - L h >= resolution / 2`` or ``d + L h <= 0`` decides every voxel of the
+    sub-block (occupied, free and the sign of the distance), which then takes d; only the other
+    sub-blocks are evaluated voxel by voxel (off by default, see ``BakeConfig``).
+    ``config.dense`` evaluates every voxel instead (the reference).
+    Outside the scene's box, and in space no camera observed, voxels are unknown (``observed``
+    False, distance +truncation).
     """
+    config = config or BakeConfig()
     if not (math.isfinite(resolution) and resolution > 0):
         raise MemoryModelError(f'bake resolution must be > 0, got {resolution!r}')
     grid = VoxelGrid.from_bounds(minimum, maximum, resolution)
@@ -70,32 +198,60 @@ def bake(field: SceneMemoryField, scene: str, minimum: np.ndarray, maximum: np.n
     scene_grid = field.scene(scene)
     device = scene_grid.origin.device
     truncation = field.config.truncation
+    observed = _observed_voxels(field, scene, grid, device)
+    if config.dense:
+        all_index = torch.nonzero(torch.ones(grid.shape, dtype=torch.bool, device=device))
+        distance = field.signed_distance(scene, _voxel_centres(grid, all_index)).view(*grid.shape)
+    else:
+        distance = _coarse_to_fine(field, scene, grid, device, config.lipschitz)
+    distance = torch.where(observed, distance, torch.full_like(distance, truncation))
+    return BakedVolume(grid=grid, distance=distance.cpu().numpy(),
+                       observed=observed.cpu().numpy(), truncation=truncation)
+
+
+def _block_values(field: SceneMemoryField, scene: str, grid: VoxelGrid, index: torch.Tensor,
+                  size: int) -> torch.Tensor:
+    """(N, 3) block indices of ``size``-voxel blocks -> (N,) distance at the block centres."""
+    centre_voxel = index.float() * size + (size - 1) / 2
+    return field.signed_distance(scene, _voxel_centres(grid, centre_voxel))
+
+
+def _coarse_to_fine(field: SceneMemoryField, scene: str, grid: VoxelGrid, device: torch.device,
+                    lipschitz: float) -> torch.Tensor:
+    """(X, Y, Z) float32 distance of ``grid``'s voxels, evaluated coarse to fine (see bake)."""
+    truncation = field.config.truncation
+    resolution = grid.resolution
     shape = torch.tensor(grid.shape, device=device)
-    blocks = (shape + REFINE_BLOCK - 1) // REFINE_BLOCK
-    block_index = torch.stack(torch.meshgrid(*(torch.arange(int(n), device=device)
-                                                for n in blocks), indexing='ij'), -1).view(-1, 3)
-    block_centre_voxel = block_index * REFINE_BLOCK + (REFINE_BLOCK - 1) / 2
-    origin = torch.tensor(grid.origin, dtype=torch.float32, device=device)
-    block_points = origin + (block_centre_voxel + 0.5) * resolution
-    block_distance = field.signed_distance(scene, block_points).view(*blocks.tolist())
+    blocks = ((shape + REFINE_BLOCK - 1) // REFINE_BLOCK).tolist()
+    block_index = torch.nonzero(torch.ones(blocks, dtype=torch.bool, device=device))
+    block_distance = _block_values(field, scene, grid, block_index, REFINE_BLOCK).view(*blocks)
     near = (block_distance.abs() < 0.95 * truncation).float()[None, None]
     refine = functional.max_pool3d(near, 3, stride=1, padding=1)[0, 0] > 0
-    distance = block_distance.repeat_interleave(REFINE_BLOCK, 0) \
-        .repeat_interleave(REFINE_BLOCK, 1).repeat_interleave(REFINE_BLOCK, 2)
-    distance = distance[:grid.shape[0], :grid.shape[1], :grid.shape[2]].contiguous()
-    refine_voxels = refine.repeat_interleave(REFINE_BLOCK, 0).repeat_interleave(
-        REFINE_BLOCK, 1).repeat_interleave(REFINE_BLOCK, 2)[:grid.shape[0], :grid.shape[1],
-                                                           :grid.shape[2]]
+    if lipschitz > 0:
+        step = REFINE_BLOCK // 2
+        sub_shape = tuple(int(n) for n in (shape + step - 1) // step)
+        sub_distance = _upsample(block_distance, 2, sub_shape)
+        sub_refine = _upsample(refine, 2, sub_shape)
+        sub_index = torch.nonzero(sub_refine)
+        uncertain = torch.zeros(sub_shape, dtype=torch.bool, device=device)
+        if sub_index.numel():
+            values = _block_values(field, scene, grid, sub_index, step)
+            sub_distance[sub_index[:, 0], sub_index[:, 1], sub_index[:, 2]] = values
+            # the farthest voxel centre of a sub-block is this far from the sub-block's centre
+            reach = lipschitz * resolution * (step - 1) * math.sqrt(3.0) / 2
+            undecided = (values - reach < 0.5 * resolution) & (values + reach > 0)
+            kept = sub_index[undecided]
+            uncertain[kept[:, 0], kept[:, 1], kept[:, 2]] = True
+        distance = _upsample(sub_distance, step, grid.shape)
+        refine_voxels = _upsample(uncertain, step, grid.shape)
+    else:
+        distance = _upsample(block_distance, REFINE_BLOCK, grid.shape)
+        refine_voxels = _upsample(refine, REFINE_BLOCK, grid.shape)
     fine_index = torch.nonzero(refine_voxels)
     if fine_index.numel():
         values = field.signed_distance(scene, _voxel_centres(grid, fine_index))
         distance[fine_index[:, 0], fine_index[:, 1], fine_index[:, 2]] = values
-    all_index = torch.stack(torch.meshgrid(*(torch.arange(n, device=device) for n in grid.shape),
-                                           indexing='ij'), -1).view(-1, 3)
-    observed = scene_grid.observed_at(_voxel_centres(grid, all_index)).view(*grid.shape)
-    distance = torch.where(observed, distance, torch.full_like(distance, truncation))
-    return BakedVolume(grid=grid, distance=distance.cpu().numpy(),
-                       observed=observed.cpu().numpy(), truncation=truncation)
+    return distance
 
 
 def bake_scene(field: SceneMemoryField, scene: str, resolution: float) -> BakedVolume:
@@ -132,17 +288,25 @@ def occupancy_grid_2d(volume: BakedVolume, z_min: float, z_max: float
 def navigation_grid(field: SceneMemoryField, scene: str, z_min: float, z_max: float,
                     resolution: float, supersample: int = 3,
                     minimum_xy: np.ndarray | None = None,
-                    maximum_xy: np.ndarray | None = None) -> tuple[GridSpec2D, np.ndarray]:
+                    maximum_xy: np.ndarray | None = None, use_cache: bool = True
+                    ) -> tuple[GridSpec2D, np.ndarray]:
     """The 2D map of a height band: (spec, (X, Y) int8 with -1 unknown, 0 free, 100 occupied).
 
     The band is baked ``supersample`` times finer than ``resolution``; a cell is occupied when
     any of its fine voxels lies within a quarter fine voxel of the surface or behind it. Deciding
     at the finer scale keeps walls from spilling into the next cell when they sit near a cell
     border (about 0.80 -> 0.90 IoU against exact ground truth at 5 cm on a furnished apartment).
-    The box defaults to the scene's.
+    The box defaults to the scene's; for it, a map baked into the checkpoint with the same
+    resolution, band and supersampling is returned (a copy) instead of baking (``use_cache``).
     """
     if supersample < 1:
         raise MemoryModelError(f'supersample must be >= 1, got {supersample}')
+    cache = _valid_cache(field, scene) if use_cache else None
+    if cache is not None and cache.nav is not None and cache.nav_key is not None \
+            and minimum_xy is None and maximum_xy is None \
+            and np.allclose(cache.nav_key, (resolution, z_min, z_max, supersample), rtol=0,
+                            atol=1e-9):
+        return cache.nav[0], cache.nav[1].copy()
     low, high = field.scene(scene).bounds
     low_xy = low[:2] if minimum_xy is None else np.asarray(minimum_xy, dtype=np.float64)
     high_xy = high[:2] if maximum_xy is None else np.asarray(maximum_xy, dtype=np.float64)

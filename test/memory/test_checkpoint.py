@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from scenemem_ros.memory.checkpoint import load_memory, save_memory
-from scenemem_ros.memory.config import FieldConfig
+from scenemem_ros.memory.checkpoint import load_memory, save_memory, weights_sha256
+from scenemem_ros.memory.config import BakeCacheConfig, BakeConfig, FieldConfig
 from scenemem_ros.memory.errors import CheckpointError
 from scenemem_ros.memory.field import SceneMemoryField
 
@@ -55,11 +55,13 @@ def test_truncated_and_garbage_files_are_refused(field, tmp_path):
         load_memory(tmp_path / 'missing.npz')
 
 
-def rewrite_header(path, change):
+def rewrite_header(path, change, rehash=True):
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
     header = json.loads(bytes(arrays['header']).decode())
     change(header, arrays)
+    if rehash and 'weights_sha256' in header:
+        header['weights_sha256'] = weights_sha256(arrays)
     arrays['header'] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
 
@@ -71,6 +73,10 @@ def rewrite_header(path, change):
     (lambda h, a: a.update({'scene/kitchen/level0': np.zeros((1, 1, 1, 1), np.int8)}),
      'do not match its header'),
     (lambda h, a: a.pop('decoder/0.weight'), 'do not match its header'),
+    (lambda h, a: a.update({'cache/kitchen/nav': np.zeros((1, 1), np.int8)}),
+     'do not match its header'),
+    (lambda h, a: a.update({'cache/kitchen/occupied': np.zeros(3, np.uint8)}),
+     'do not match its header'),
 ])
 def test_mismatched_contents_are_refused(field, tmp_path, change, message):
     path = tmp_path / 'memory.npz'
@@ -94,3 +100,67 @@ def test_a_failed_write_keeps_the_old_file(field, tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['memory.npz']
     assert zipfile.is_zipfile(path)
+
+
+def test_altered_weights_are_refused_by_their_hash(field, tmp_path):
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path)
+
+    def flip(header, arrays):
+        arrays['scene/kitchen/level1'] = arrays['scene/kitchen/level1'].copy()
+        arrays['scene/kitchen/level1'].flat[0] += 1
+
+    rewrite_header(path, flip, rehash=False)
+    with pytest.raises(CheckpointError, match='do not match weights_sha256'):
+        load_memory(path)
+
+
+def test_version_1_files_still_load(field, tmp_path):
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path, cache=None)
+
+    def downgrade(header, arrays):
+        header['version'] = 1
+        del header['weights_sha256']
+
+    rewrite_header(path, downgrade)
+    loaded, _ = load_memory(path)
+    assert loaded.bake_cache == {}
+    points = torch.rand(200, 3) * torch.tensor([2.0, 1.5, 1.0])
+    assert torch.allclose(loaded.signed_distance('kitchen', points),
+                          field.signed_distance('kitchen', points), atol=0.01)
+
+
+def test_cache_equals_a_bake_of_the_loaded_weights(field, tmp_path):
+    from scenemem_ros.memory.queries import (
+        cached_occupancy,
+        navigation_grid,
+        occupancy_volume,
+    )
+
+    with torch.no_grad():  # both signs of distance, so some voxels are occupied
+        field.decoder[-1].bias.fill_(0.0)
+    path = tmp_path / 'memory.npz'
+    config = BakeCacheConfig(nav_resolution=0.1, z_min=0.1, z_max=0.9, supersample=2)
+    save_memory(field, path, cache=config)
+    loaded, _ = load_memory(path)
+    assert sorted(loaded.bake_cache) == ['kitchen', 'lab-2']
+    # a box on the cached lattice, reaching outside the scene box
+    low, high = np.array([-0.2, 0.1, 0.0]), np.array([1.5, 1.9, 0.8])
+    cached = cached_occupancy(loaded, 'kitchen', low, high, 0.05)
+    baked = occupancy_volume(loaded, 'kitchen', low, high, 0.05, use_cache=False,
+                             config=BakeConfig(dense=True))
+    assert cached is not None and cached.grid == baked.grid
+    assert np.array_equal(cached.occupied, baked.occupied)
+    assert np.array_equal(cached.observed, baked.observed)
+    assert baked.observed.any() and baked.occupied.any()
+    # other resolutions and off-lattice boxes are baked
+    assert cached_occupancy(loaded, 'kitchen', low, high, 0.1) is None
+    assert cached_occupancy(loaded, 'kitchen', low + 0.01, high, 0.05) is None
+    spec, cells = navigation_grid(loaded, 'lab-2', 0.1, 0.9, 0.1, 2)
+    spec_baked, cells_baked = navigation_grid(loaded, 'lab-2', 0.1, 0.9, 0.1, 2, use_cache=False)
+    assert spec == spec_baked and np.array_equal(cells, cells_baked)
+    # changing the weights retires the cache
+    with torch.no_grad():
+        loaded.scene('kitchen').levels[0].mul_(2.0)
+    assert cached_occupancy(loaded, 'kitchen', low, high, 0.05) is None

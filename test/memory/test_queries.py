@@ -79,3 +79,32 @@ def test_navigation_grid_pools_a_finer_bake(trained_room):
             if occupied[block].any():
                 expected = OCCUPIED
             assert cells[i, j] == expected
+
+
+def test_sub_block_stage_and_dense_bake(trained_room):
+    from scenemem_ros.memory.config import BakeConfig
+
+    field, _ = trained_room
+    low, high = np.array([0.2, 0.2, 0.1]), np.array([3.0, 2.0, 1.4])
+    dense = bake(field, 'room', low, high, 0.05, BakeConfig(dense=True))
+    default = bake(field, 'room', low, high, 0.05)
+    assert np.array_equal(default.observed, dense.observed)
+    assert np.array_equal(default.occupied(), dense.occupied())
+    # the optional 2x2x2 stage trusts a slope bound the learned field only roughly keeps
+    sub_blocks = bake(field, 'room', low, high, 0.05, BakeConfig(lipschitz=3.0))
+    differ = (sub_blocks.occupied() != dense.occupied()).sum()
+    assert differ <= 0.002 * dense.occupied().sum()
+
+
+def test_bake_config_is_validated():
+    import pytest
+
+    from scenemem_ros.memory.config import BakeCacheConfig, BakeConfig
+    from scenemem_ros.memory.errors import MemoryModelError
+
+    with pytest.raises(MemoryModelError, match='lipschitz'):
+        BakeConfig(lipschitz=-1.0)
+    with pytest.raises(MemoryModelError, match='z_max > z_min'):
+        BakeCacheConfig(z_min=1.0, z_max=0.5)
+    with pytest.raises(MemoryModelError, match='supersample'):
+        BakeCacheConfig(supersample=0)
