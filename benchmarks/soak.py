@@ -1,12 +1,13 @@
 """Soak: all nodes in one process fed depth at 30 Hz for 10 minutes; memory use over time.
 
-    python benchmarks/soak.py [--json] [--minutes 10] [--rate 30] [--width 640]
+    python benchmarks/soak.py [--json] [--minutes 10] [--rate 30] [--width 640] [--params FILE]
 
 The bundled scene's blocked-doorway walk is rendered once (noise on) and published in a loop
 (depth, CameraInfo, pose) at ``--rate`` Hz through DDS to the scene_memory, change_detector and
 planner nodes of ``scenemem run``; a client asks for a plan every second. The resident set size
 (VmRSS) of the process is sampled every 10 s. Target (issue 4): no growth beyond 5 % between
-the end of the first minute (warm-up) and the end.
+the end of the first minute (warm-up) and the end. Also counted: override updates the detector
+published and /map republications by scene_memory (with the damping of ``--params``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=30.0)
     parser.add_argument('--width', type=int, default=640)
     parser.add_argument('--frames', type=int, default=120, help='frames in the loop')
+    parser.add_argument('--params', type=Path, default=REPO / 'config' / 'memory.yaml',
+                        help='parameter YAML of the nodes')
     args = parser.parse_args()
     from scenemem_ros.ros.dds import loopback_environment
 
@@ -63,7 +66,7 @@ def main() -> int:
     keep = np.linspace(0, len(walk.stamps) - 1, args.frames).round().astype(int)
     walk = type(walk)(walk.stamps[keep], walk.camera_to_world[keep])
     frames = list(render_sequence(after, walk, default_camera(args.width, args.width * 3 // 4)))
-    running = start_nodes(REPO / 'config' / 'memory.yaml', REPO / 'models' / 'memory_demo.npz')
+    running = start_nodes(args.params, REPO / 'models' / 'memory_demo.npz')
     detector = running.nodes['change_detector']
     samples: list[tuple[float, float]] = []
     plans = 0
@@ -103,12 +106,15 @@ def main() -> int:
             time.sleep(max(0.0, started + index * period - time.perf_counter()))
         samples.append((time.perf_counter() - started, rss_mb()))
         processed = detector.counters['frames']
+        updates = detector.counters['updates']
+        maps = running.nodes['scene_memory'].counters['map_published']
     finally:
         running.stop()
     warm = next((mb for t, mb in samples if t >= 60.0), samples[0][1])
     end = samples[-1][1]
     results = {'minutes': args.minutes, 'rate_hz': args.rate, 'image_width': args.width,
                'published': index, 'processed': processed, 'plans_requested': plans,
+               'override_updates': updates, 'map_published': maps,
                'rss_start_mb': samples[0][1], 'rss_after_warmup_mb': warm, 'rss_end_mb': end,
                'growth_after_warmup_pct': 100.0 * (end - warm) / warm,
                'samples': samples}
@@ -117,6 +123,7 @@ def main() -> int:
         return 0
     print(f'{"soak":<30} {"value":>10}')
     for key in ('minutes', 'rate_hz', 'published', 'processed', 'plans_requested',
+                'override_updates', 'map_published',
                 'rss_start_mb', 'rss_after_warmup_mb', 'rss_end_mb', 'growth_after_warmup_pct'):
         value = results[key]
         print(f'{key:<30} {value:>10.1f}' if isinstance(value, float) else
