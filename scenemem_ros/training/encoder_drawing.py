@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 
 from scenemem_ros.data.frame import Frame  # noqa: E402
 from scenemem_ros.encoder.metrics import depth_points  # noqa: E402
@@ -17,17 +18,37 @@ from scenemem_ros.encoder.metrics import depth_points  # noqa: E402
 MAX_POINTS = 20000
 
 
-def _edges(faces: np.ndarray) -> np.ndarray:
-    pairs = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    return np.unique(np.sort(pairs, axis=1), axis=0)
+def _projected_triangles(meshes: list[np.ndarray], faces: np.ndarray, camera: Any,
+                         colours: list[Any]) -> PolyCollection:
+    """Filled, shaded slot triangles projected into the image, far ones painted first."""
+    polygons, depths, colour_rows = [], [], []
+    for mesh, colour in zip(meshes, colours, strict=True):
+        triangles = mesh[faces]  # (F, 3, 3)
+        keep = (triangles[..., 2] > 0.05).all(axis=1)
+        triangles = triangles[keep]
+        normal = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+        centre = triangles.mean(axis=1)
+        facing = np.abs((normal * centre).sum(-1)) / (
+            np.linalg.norm(normal, axis=1) * np.linalg.norm(centre, axis=1) + 1e-12)
+        u = camera.fx * triangles[..., 0] / triangles[..., 2] + camera.cx
+        v = camera.fy * triangles[..., 1] / triangles[..., 2] + camera.cy
+        polygons.append(np.stack([u, v], axis=-1))
+        depths.append(centre[:, 2])
+        rgb = np.asarray(matplotlib.colors.to_rgb(colour))
+        colour_rows.append(np.concatenate([rgb * (0.45 + 0.55 * facing[:, None]),
+                                           np.full((len(facing), 1), 0.75)], axis=1))
+    if not polygons:
+        return PolyCollection([])
+    order = np.argsort(-np.concatenate(depths))
+    return PolyCollection(list(np.concatenate(polygons)[order]),
+                          facecolors=np.concatenate(colour_rows)[order], edgecolors='none')
 
 
 def draw_slots(path: Path, panels: list[tuple[Frame, Any, str]], faces: np.ndarray,
                threshold: float = 0.5) -> Path:
     """One row per (frame, camera-frame ``SlotOutput``, title): the depth image with the active
-    slots' mesh edges projected on it, and a top view (x right, z forward) of the depth points
-    with the slot meshes."""
-    edges = _edges(faces)
+    slots' meshes projected on it (filled, shaded by how squarely they face the camera), and a
+    top view (x right, z forward) of the depth points with the slot mesh vertices."""
     figure, axes = plt.subplots(len(panels), 2, figsize=(13, 4.6 * len(panels)), squeeze=False)
     colours = plt.get_cmap('tab20')
     for row, (frame, output, title) in enumerate(panels):
@@ -44,23 +65,17 @@ def draw_slots(path: Path, panels: list[tuple[Frame, Any, str]], faces: np.ndarr
             points = points[np.random.default_rng(0).choice(len(points), MAX_POINTS,
                                                              replace=False)]
         top.scatter(points[:, 0], points[:, 2], s=0.3, c='0.55', linewidths=0)
-        for n, k in enumerate(active):
-            colour = colours(n % 20)
-            mesh = vertices[k]
-            z = np.maximum(mesh[:, 2], 1e-3)
-            u = camera.fx * mesh[:, 0] / z + camera.cx
-            v = camera.fy * mesh[:, 1] / z + camera.cy
-            segments_u = np.stack([u[edges[:, 0]], u[edges[:, 1]]])
-            segments_v = np.stack([v[edges[:, 0]], v[edges[:, 1]]])
-            image.plot(segments_u, segments_v, color=colour, linewidth=0.35, alpha=0.8)
-            top.plot(np.stack([mesh[edges[:, 0], 0], mesh[edges[:, 1], 0]]),
-                     np.stack([mesh[edges[:, 0], 2], mesh[edges[:, 1], 2]]), color=colour,
-                     linewidth=0.3, alpha=0.7)
+        slot_colours = [colours(n % 20) for n in range(len(active))]
+        image.add_collection(_projected_triangles([vertices[k] for k in active], faces, camera,
+                                                  slot_colours))
+        for colour, k in zip(slot_colours, active, strict=True):
+            top.scatter(vertices[k][:, 0], vertices[k][:, 2], s=1.5, color=colour,
+                        linewidths=0, alpha=0.8)
         image.set_xlim(0, camera.width - 1)
         image.set_ylim(camera.height - 1, 0)
         image.set_title(f'{title}: {len(active)} active slots over the depth')
         image.axis('off')
-        top.set_title('top view: depth points (grey) and slot meshes')
+        top.set_title('top view: depth points (grey) and slot mesh vertices')
         top.set_xlabel('x (m)')
         top.set_ylabel('z, forward (m)')
         top.set_aspect('equal')
