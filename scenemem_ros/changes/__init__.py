@@ -12,7 +12,8 @@ from scenemem_ros.changes.detector import (
 )
 from scenemem_ros.changes.errors import ChangeDetectionError
 from scenemem_ros.changes.evidence import FrameEvidence, compare_frame
+from scenemem_ros.changes.pose_buffer import PoseBuffer, PoseBufferConfig, PoseLookup
 
 __all__ = ['BaseGeometry', 'ChangeDetectionError', 'ChangeDetector', 'ChangeDetectorConfig',
-           'ChangeLabel', 'FrameEvidence', 'FrameReport', 'OverrideUpdate', 'Track',
-           'UpdateAction', 'compare_frame']
+           'ChangeLabel', 'FrameEvidence', 'FrameReport', 'OverrideUpdate', 'PoseBuffer',
+           'PoseBufferConfig', 'PoseLookup', 'Track', 'UpdateAction', 'compare_frame']

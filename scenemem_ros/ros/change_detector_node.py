@@ -2,9 +2,11 @@
 
 Subscribes (relative names, remappable): ``/camera/depth/image_rect`` (sensor_msgs/Image,
 32FC1 m or 16UC1 mm), ``/camera/depth/camera_info`` and ``/camera/pose``
-(geometry_msgs/PoseStamped in the ``world_frame``, the optical frame's pose). Depth images are
-paired with the pose nearest in stamp within ``pose_slop`` seconds (a depth image newer than
-every pose waits, up to 8 images deep, for a late pose) and with the latest CameraInfo. Each
+(geometry_msgs/PoseStamped in the ``world_frame``, the optical frame's pose). Each depth image
+gets the pose at its stamp, like a tf2 lookup: the pose with the same stamp, else one
+interpolated between the poses before and after it when both are within ``pose_slop`` seconds,
+never extrapolated (a depth image newer than every pose waits, up to 8 images deep, for a late
+pose); and the latest CameraInfo. Each
 pair goes through ``scenemem_ros.changes.ChangeDetector``; its updates are published as
 MarkerArray on ``override_updates`` (the scene_memory node's input). Every refused input is logged
 and counted; the counters go out as JSON on ``status`` once a second.
@@ -38,6 +40,9 @@ from scenemem_ros.changes import (
     ChangeDetector,
     ChangeDetectorConfig,
     OverrideUpdate,
+    PoseBuffer,
+    PoseBufferConfig,
+    PoseLookup,
     UpdateAction,
 )
 from scenemem_ros.errors import SceneMemError
@@ -104,7 +109,7 @@ class ChangeDetectorNode(Node):
         self._lock = threading.Lock()
         self._camera: PinholeCamera | None = None
         self._camera_frame = ''
-        self._poses: deque[tuple[float, np.ndarray]] = deque(maxlen=POSE_BUFFER)
+        self._poses = PoseBuffer(PoseBufferConfig(capacity=POSE_BUFFER))
         self._pending: deque[Image] = deque(maxlen=8)
         self.encoder: Any = None
         self._slot_request: tuple[np.ndarray, PinholeCamera, np.ndarray, float] | None = None
@@ -231,38 +236,32 @@ class ChangeDetectorNode(Node):
                                                f'expected {world!r} (no tf lookup)')
             return
         try:
-            matrix = pose_msg_to_matrix(msg)
-        except SceneMemError as error:
+            self._poses.add(header_seconds(msg), pose_msg_to_matrix(msg))  # time going back
+        except SceneMemError as error:                                   # starts it over
             self._refuse('bad_pose', f'pose refused: {error}')
             return
-        stamp = header_seconds(msg)
-        if self._poses and stamp < self._poses[-1][0]:
-            self._poses.clear()  # time went back (a bag restarted): start over
-        self._poses.append((stamp, matrix))
         self._drain()
 
     def _on_depth(self, msg: Image) -> None:
         self._pending.append(msg)
         self._drain()
 
-    def _nearest_pose(self, stamp: float) -> tuple[str, np.ndarray | None]:
-        if not self._poses:
-            return 'wait', None
-        slop = float(self.get_parameter('pose_slop').value)
-        stamps = np.fromiter((s for s, _ in self._poses), dtype=np.float64)
-        index = int(np.argmin(np.abs(stamps - stamp)))
-        if abs(stamps[index] - stamp) <= slop:
-            return 'ok', self._poses[index][1]
-        if stamps[-1] < stamp:
-            return 'wait', None
-        return 'missing', None
+    def _pose_at(self, stamp: float) -> tuple[PoseLookup, np.ndarray | None]:
+        slop = max(0.0, float(self.get_parameter('pose_slop').value))
+        if slop != self._poses.config.max_gap:
+            self._poses.config = PoseBufferConfig(
+                capacity=POSE_BUFFER, exact_tolerance=min(1e-3, slop), max_gap=slop)
+        status, pose = self._poses.lookup(stamp)
+        if status is PoseLookup.INTERPOLATED:
+            self.counters['pose_interpolated'] += 1
+        return status, pose
 
     def _drain(self) -> None:
         while self._pending:
             msg = self._pending[0]
             stamp = header_seconds(msg)
-            status, pose = self._nearest_pose(stamp)
-            if status == 'wait' and len(self._pending) < (self._pending.maxlen or 0):
+            status, pose = self._pose_at(stamp)
+            if status is PoseLookup.WAIT and len(self._pending) < (self._pending.maxlen or 0):
                 return
             self._pending.popleft()
             if pose is None:

@@ -119,6 +119,24 @@ def test_bad_input_is_counted_and_the_node_keeps_going(ros, blocked_doorway_fram
     assert wait_for(lambda: node.counters['frames'] >= 1), dict(node.counters)
 
 
+def test_depth_whose_pose_was_dropped_gets_an_interpolated_pose(ros, blocked_doorway_frames):
+    frames, _ = blocked_doorway_frames
+    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
+    assert wait_for(lambda: node.detector is not None, 60.0)
+    sender = Sender(ros)
+    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    stamps = [frames[0].stamp + k / 30 for k in range(5)]
+    for k, stamp in enumerate(stamps):  # poses 0, 2 and 4 only; depth for every stamp
+        if k % 2 == 0:
+            sender.pose.publish(matrix_to_pose_msg(frames[k].camera_to_world, stamp, 'map'))
+    sender.info.publish(camera_to_camera_info(frames[0].camera, stamps[0]))
+    time.sleep(0.3)
+    for k, stamp in enumerate(stamps[:4]):
+        sender.depth.publish(array_to_depth_msg(frames[k].depth, '32FC1', stamp))
+    assert wait_for(lambda: node.counters['frames'] == 4), dict(node.counters)
+    assert node.counters['pose_interpolated'] == 2 and node.counters['no_pose'] == 0
+
+
 def test_a_missing_model_is_logged_and_depth_is_counted(ros, tmp_path, blocked_doorway_frames):
     corrupt = tmp_path / 'corrupt.npz'
     corrupt.write_bytes(b'not a checkpoint')

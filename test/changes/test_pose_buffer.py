@@ -1,0 +1,59 @@
+"""PoseBuffer: exact, interpolated, waiting and missing lookups; time going back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scenemem_ros.changes import ChangeDetectionError, PoseBuffer, PoseBufferConfig, PoseLookup
+from scenemem_ros.geometry.transforms import yaw_pitch_roll_to_matrix
+
+
+def pose(yaw: float, x: float) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, :3] = yaw_pitch_roll_to_matrix(yaw, 0.0, 0.0)
+    matrix[:3, 3] = (x, 2 * x, 0.5)
+    return matrix
+
+
+@pytest.fixture
+def buffer() -> PoseBuffer:
+    poses = PoseBuffer(PoseBufferConfig(max_gap=0.05))
+    for k in range(10):
+        if k == 5:
+            continue  # a dropped pose message
+        poses.add(k / 30, pose(0.1 * k, 0.03 * k))
+    return poses
+
+
+def test_a_stamp_with_its_own_pose_gets_exactly_that_pose(buffer):
+    status, found = buffer.lookup(3 / 30 + 2e-4)
+    assert status is PoseLookup.EXACT
+    np.testing.assert_allclose(found, pose(0.3, 0.09), atol=1e-12)
+
+
+def test_a_dropped_pose_is_interpolated_between_its_neighbours(buffer):
+    status, found = buffer.lookup(5 / 30)
+    assert status is PoseLookup.INTERPOLATED
+    np.testing.assert_allclose(found, pose(0.5, 0.15), atol=1e-12)
+    status, found = buffer.lookup(4.75 / 30)
+    np.testing.assert_allclose(found, pose(0.475, 0.1425), atol=1e-9)
+
+
+def test_newer_stamps_wait_and_older_or_far_ones_are_missing(buffer):
+    assert buffer.lookup(9.5 / 30)[0] is PoseLookup.WAIT
+    assert buffer.lookup(-1.0)[0] is PoseLookup.MISSING
+    sparse = PoseBuffer(PoseBufferConfig(max_gap=0.05))
+    sparse.add(0.0, pose(0, 0))
+    sparse.add(0.2, pose(1, 1))
+    assert sparse.lookup(0.1) == (PoseLookup.MISSING, None)  # neighbours 100 ms away
+    assert PoseBuffer().lookup(1.0)[0] is PoseLookup.WAIT
+
+
+def test_time_going_back_starts_over_and_bad_poses_are_refused(buffer):
+    buffer.add(0.0, pose(0, 0))
+    assert len(buffer) == 1
+    with pytest.raises(ChangeDetectionError, match='finite'):
+        buffer.add(1.0, np.full((4, 4), np.nan))
+    with pytest.raises(ChangeDetectionError, match='exact_tolerance'):
+        PoseBufferConfig(exact_tolerance=0.1, max_gap=0.05)
