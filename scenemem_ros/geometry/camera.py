@@ -2,18 +2,22 @@
 
 Conventions: OpenCV optical frame (x right, y down, z forward). Pixel (u, v) has its centre at
 integer coordinates, so a pixel's ray is K^-1 [u, v, 1]. Depth is the z coordinate in metres
-(not the ray length), as in REP 118 depth images.
+(not the ray length), as in REP 118 depth images. torch is imported by the functions that make
+tensors, so the camera model itself (and the messages and frames built on it) loads without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from scenemem_ros.geometry.errors import GeometryError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,11 @@ class PinholeCamera:
                              height=max(1, round(self.height * factor)))
 
     def rays(self, device: torch.device | str = 'cpu',
-             dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """(H, W, 3) ray directions in the optical frame with z = 1."""
+             dtype: torch.dtype | None = None) -> torch.Tensor:
+        """(H, W, 3) ray directions in the optical frame with z = 1 (``dtype`` float32)."""
+        import torch
+
+        dtype = dtype or torch.float32
         v, u = torch.meshgrid(torch.arange(self.height, device=device, dtype=dtype),
                               torch.arange(self.width, device=device, dtype=dtype), indexing='ij')
         x = (u - self.cx) / self.fx
@@ -96,6 +103,8 @@ class PinholeCamera:
 
     def project(self, points_camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(..., 3) optical-frame points -> (..., 2) pixel coordinates (u, v) and (...,) depth."""
+        import torch
+
         z = points_camera[..., 2]
         safe_z = torch.where(z.abs() > 1e-9, z, torch.full_like(z, 1e-9))
         u = self.fx * points_camera[..., 0] / safe_z + self.cx
@@ -104,8 +113,11 @@ class PinholeCamera:
 
 
 def intrinsics_tensor(cameras: Sequence[PinholeCamera], device: torch.device | str = 'cpu',
-                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, 3, 3) intrinsic matrices for a list of cameras."""
+                      dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(B, 3, 3) intrinsic matrices for a list of cameras (``dtype`` float32)."""
+    import torch
+
+    dtype = dtype or torch.float32
     return torch.tensor(np.stack([c.matrix for c in cameras]), device=device, dtype=dtype)
 
 
@@ -117,6 +129,8 @@ def depth_to_points(depth: torch.Tensor, intrinsics: torch.Tensor,
     given. Invalid depth (NaN, Inf, <= 0) yields NaN points so callers can mask with
     ``torch.isfinite(points).all(-1)``. Works batched on any device and dtype.
     """
+    import torch
+
     if depth.dim() != 3:
         raise GeometryError(f'depth must be (B, H, W), got shape {tuple(depth.shape)}')
     batch, height, width = depth.shape
@@ -147,5 +161,7 @@ def depth_to_points(depth: torch.Tensor, intrinsics: torch.Tensor,
 
 def valid_points(points: torch.Tensor) -> torch.Tensor:
     """(..., 3) points possibly containing NaN -> (N, 3) finite points."""
+    import torch
+
     flat = points.reshape(-1, 3)
     return flat[torch.isfinite(flat).all(dim=-1)]

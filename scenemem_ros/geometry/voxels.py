@@ -4,22 +4,33 @@ Cell ``idx`` covers the half-open box ``[origin + idx * resolution, origin + (id
 resolution)`` on every axis, so a point's cell is ``floor((p - origin) / resolution)``. Flat
 indices are C order (last axis fastest), matching ``numpy.ravel_multi_index`` and a
 ``(nx, ny, nz)`` array's memory layout. Methods take numpy arrays or torch tensors and return the
-same type (torch results stay on the input's device).
+same type (torch results stay on the input's device). torch is never imported here: a tensor can
+only be passed once its caller has imported it, so numpy-only users start without it.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
-import torch
 
 from scenemem_ros.geometry.errors import GeometryError
 
-ArrayT = TypeVar('ArrayT', np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import TypeIs
+
+ArrayT = TypeVar('ArrayT', np.ndarray, 'torch.Tensor')
+
+
+def _is_tensor(value: object) -> TypeIs[torch.Tensor]:
+    """``_is_tensor(value)`` without importing torch (no torch, no tensors)."""
+    module = sys.modules.get('torch')
+    return module is not None and isinstance(value, module.Tensor)
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,9 @@ class _RegularGrid:
         return tuple(math.prod(self.shape[axis + 1:]) for axis in range(self.ndim))
 
     def _constant(self, values: Sequence[float], like: ArrayT, dtype=None) -> ArrayT:
-        if isinstance(like, torch.Tensor):
+        if _is_tensor(like):
+            import torch
+
             return torch.tensor(values, device=like.device, dtype=dtype or like.dtype)
         return np.asarray(values, dtype=dtype or like.dtype)
 
@@ -101,7 +114,7 @@ class _RegularGrid:
 
     def _float_points(self, points: ArrayT) -> ArrayT:
         self._check(points, 'points')
-        if isinstance(points, torch.Tensor):
+        if _is_tensor(points):
             return points if points.is_floating_point() else points.double()
         points = np.asarray(points)
         return points if np.issubdtype(points.dtype, np.floating) else points.astype(np.float64)
@@ -116,7 +129,9 @@ class _RegularGrid:
         Non-finite points give undefined indices; mask them with :meth:`contains_point`.
         """
         scaled = self._continuous_index(points)
-        if isinstance(scaled, torch.Tensor):
+        if _is_tensor(scaled):
+            import torch
+
             return torch.floor(scaled).long()
         with np.errstate(invalid='ignore'):
             return np.floor(scaled).astype(np.int64)
@@ -139,7 +154,9 @@ class _RegularGrid:
         numpy gives float64; torch gives the default float dtype (float indices keep theirs).
         """
         self._check(indices, 'indices')
-        if isinstance(indices, torch.Tensor):
+        if _is_tensor(indices):
+            import torch
+
             dtype = indices.dtype if indices.is_floating_point() else torch.get_default_dtype()
             indices = indices.to(dtype)
         else:
@@ -149,7 +166,9 @@ class _RegularGrid:
     def ravel(self, indices: ArrayT) -> ArrayT:
         """(..., ndim) integer indices inside the grid -> (...,) int64 flat indices (C order)."""
         self._check(indices, 'indices')
-        if isinstance(indices, torch.Tensor):
+        if _is_tensor(indices):
+            import torch
+
             strides = torch.tensor(self.strides, device=indices.device)
             return (indices.long() * strides).sum(-1)
         return (np.asarray(indices, dtype=np.int64) * np.asarray(self.strides)).sum(axis=-1)
@@ -161,7 +180,9 @@ class _RegularGrid:
         for stride in self.strides:
             columns.append(remainder // stride)
             remainder = remainder % stride
-        if isinstance(flat, torch.Tensor):
+        if _is_tensor(flat):
+            import torch
+
             return torch.stack(columns, dim=-1).long()
         return np.stack(columns, axis=-1).astype(np.int64)
 
@@ -171,7 +192,9 @@ class _RegularGrid:
         Points outside the grid or non-finite are ignored.
         """
         inside = self.contains_point(points)
-        if isinstance(points, torch.Tensor):
+        if _is_tensor(points):
+            import torch
+
             flat = self.ravel(self.point_to_index(points[inside]))
             return torch.bincount(flat, minlength=self.num_cells).view(self.shape)
         flat_np = self.ravel(self.point_to_index(np.asarray(points)[inside]))
@@ -181,7 +204,7 @@ class _RegularGrid:
 
 def _all_last(mask: ArrayT) -> ArrayT:
     """(..., D) bool -> (...,) bool, True where the whole last axis is."""
-    if isinstance(mask, torch.Tensor):
+    if _is_tensor(mask):
         return mask.all(-1)
     return np.asarray(np.all(mask, axis=-1))
 

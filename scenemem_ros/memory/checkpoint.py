@@ -18,6 +18,10 @@ the 2D grid as ``navigation_grid`` makes it), so it equals a re-bake after loadi
 ``weights_sha256`` covers every ``decoder/`` and ``scene/`` array and is checked on load, so a
 cache can never be served with other weights. Version 1 files (no cache, no hash) still load.
 
+Reading needs numpy only: ``open_memory`` validates the file and serves the cached maps without
+importing torch (see ``CachedMemory``); the field is built, importing torch, on the first query
+the cache cannot answer. ``load_memory`` builds it at once.
+
 No pickled objects are read (``allow_pickle=False``). Writes go to a temporary file in the same
 folder, are flushed to disk, then renamed over the target, so a crash leaves the old file or the
 new one, never half of one. Any unreadable, truncated or mismatched file raises CheckpointError.
@@ -31,26 +35,23 @@ import json
 import math
 import os
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from scenemem_ros.config import ConfigError, config_from_dict, config_to_dict
 from scenemem_ros.geometry.voxels import GridSpec2D, VoxelGrid
+from scenemem_ros.memory.baked import OCCUPIED, OccupancyVolume, SceneBakeCache
 from scenemem_ros.memory.config import BakeCacheConfig, BakeConfig, FieldConfig
-from scenemem_ros.memory.errors import CheckpointError
-from scenemem_ros.memory.field import SceneGrid, SceneMemoryField
-from scenemem_ros.memory.queries import (
-    OCCUPIED,
-    OccupancyVolume,
-    SceneBakeCache,
-    bake,
-    navigation_grid,
-    weights_fingerprint,
-)
+from scenemem_ros.memory.errors import CheckpointError, MemoryModelError
+
+if TYPE_CHECKING:  # imported where a field is built: serving the cached maps needs no torch
+    import torch
+
+    from scenemem_ros.memory.field import SceneGrid, SceneMemoryField
 
 FORMAT = 'scenemem-memory'
 VERSION = 2
@@ -134,6 +135,8 @@ def save_memory(field: SceneMemoryField, path: str | Path,
 def _bake_cache(field: SceneMemoryField, name: str, config: BakeCacheConfig,
                 arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """Bake scene ``name``'s cached maps into ``arrays``; returns their header entry."""
+    from scenemem_ros.memory.queries import bake, navigation_grid
+
     entry: dict[str, Any] = {}
     if config.volume:
         resolution = field.config.observed_resolution
@@ -176,7 +179,21 @@ def _read_header(archive: Any, path: Path) -> dict[str, Any]:
 
 def load_memory(path: str | Path, device: str | torch.device = 'cpu'
                 ) -> tuple[SceneMemoryField, dict[str, Any]]:
-    """Read a checkpoint; returns the field (on ``device``, eval mode) and its metadata."""
+    """Read a checkpoint; returns the field (on ``device``, eval mode) and its metadata.
+
+    This imports torch and builds the field at once; ``open_memory`` defers both until a query
+    needs the decoder.
+    """
+    memory = open_memory(path, device)
+    return memory.field, memory.metadata
+
+
+def open_memory(path: str | Path, device: str | torch.device = 'cpu') -> CachedMemory:
+    """Read and validate a checkpoint (numpy only); the field is built on first need.
+
+    Raises CheckpointError for a missing, corrupt, truncated, altered (SHA-256) or unsupported
+    file, and for a cache that does not fit its header.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'memory checkpoint {path} does not exist')
@@ -192,21 +209,141 @@ def load_memory(path: str | Path, device: str | torch.device = 'cpu'
         raise CheckpointError(f'{path}: the stored weights do not match weights_sha256 in its '
                               f'header (the file was altered after it was written)')
     try:
-        field = _build_field(header, arrays)
-        for name, info in header['scenes'].items():
-            if 'cache' in info:
-                field.bake_cache[name] = _read_cache(field, name, info['cache'], arrays)
-    except CheckpointError as error:
-        raise CheckpointError(f'{path}: {error}') from error
-    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        caches = {name: _read_cache(name, info['cache'], arrays)
+                  for name, info in header['scenes'].items() if 'cache' in info}
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise CheckpointError(f'{path}: checkpoint contents do not match its header: {error}') \
             from error
-    field.to(device).eval()
-    fingerprint = weights_fingerprint(field)
-    for name, cache in field.bake_cache.items():
-        field.bake_cache[name] = SceneBakeCache(cache.volume, cache.nav_key, cache.nav,
-                                                fingerprint)
-    return field, dict(header.get('metadata', {}))
+    weights = {key: value for key, value in arrays.items() if not key.startswith('cache/')}
+    return CachedMemory(path, header, weights, caches, device)
+
+
+class CachedMemory:
+    """A memory checkpoint opened for queries: cached maps from numpy, the field on demand.
+
+    Until the field is built, ``navigation_grid`` for the cached band and ``cached_occupancy`` /
+    ``occupancy_volume`` on the cached voxel lattice are cut from the checkpoint's baked cache
+    without importing torch (the cache was baked from exactly these weights, checked by their
+    SHA-256 at open). The first query the cache cannot answer (another band, resolution or box
+    off the lattice), or the first access to ``field``, imports torch and builds the field (on
+    ``device``, eval mode, cache attached) as ``load_memory`` does; from then on every query goes
+    through the field and ``queries``, so a field changed in place retires the cache there.
+    Results are identical either way. Thread-safe.
+
+    Attributes:
+        path: the checkpoint file ('' for ``from_field``).
+        metadata: the checkpoint's free-form metadata (training figures, source).
+        device: where the field is built.
+    """
+
+    def __init__(self, path: Path | str, header: dict[str, Any], arrays: dict[str, np.ndarray],
+                 caches: dict[str, SceneBakeCache], device: str | torch.device = 'cpu') -> None:
+        self.path = str(path)
+        self.metadata: dict[str, Any] = dict(header.get('metadata', {}))
+        self.device = device
+        self._header = header
+        self._arrays = arrays
+        self._caches = caches
+        self._scenes = list(header.get('scenes', {}))
+        self._field: SceneMemoryField | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_field(cls, field: SceneMemoryField, metadata: dict[str, Any] | None = None
+                   ) -> CachedMemory:
+        """Wrap a field already in memory (its ``bake_cache``, if any, is what serves)."""
+        memory = cls('', {'metadata': metadata or {}}, {}, {})
+        memory._field = field
+        return memory
+
+    @property
+    def field_loaded(self) -> bool:
+        """True once the field is built (torch imported)."""
+        return self._field is not None
+
+    @property
+    def field(self) -> SceneMemoryField:
+        """The field (built on first access; imports torch). Raises CheckpointError."""
+        with self._lock:
+            if self._field is None:
+                self._field = self._build()
+            return self._field
+
+    def _build(self) -> SceneMemoryField:
+        from scenemem_ros.memory.queries import weights_fingerprint
+
+        try:
+            field = _build_field(self._header, self._arrays)
+        except CheckpointError as error:
+            raise CheckpointError(f'{self.path}: {error}') from error
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(f'{self.path}: checkpoint contents do not match its header: '
+                                  f'{error}') from error
+        field.to(self.device).eval()
+        fingerprint = weights_fingerprint(field)
+        for name, cache in self._caches.items():
+            field.bake_cache[name] = SceneBakeCache(cache.volume, cache.nav_key, cache.nav,
+                                                    fingerprint)
+        self._arrays, self._caches = {}, {}
+        return field
+
+    def _loaded(self) -> SceneMemoryField | None:
+        with self._lock:
+            return self._field
+
+    def scene_names(self) -> list[str]:
+        """The scenes the memory holds, in stored order."""
+        field = self._loaded()
+        return field.scene_names() if field is not None else list(self._scenes)
+
+    def check_scene(self, scene: str) -> None:
+        """Raise MemoryModelError (as ``SceneMemoryField.scene``) if ``scene`` is not held."""
+        names = self.scene_names()
+        if scene not in names:
+            raise MemoryModelError(f'unknown scene {scene!r}; this memory holds {sorted(names)}')
+
+    def cached_occupancy(self, scene: str, minimum: np.ndarray, maximum: np.ndarray,
+                         resolution: float) -> OccupancyVolume | None:
+        """``queries.cached_occupancy``: the box cut from the cache, or None (never bakes)."""
+        field = self._loaded()
+        if field is not None:
+            from scenemem_ros.memory.queries import cached_occupancy
+
+            return cached_occupancy(field, scene, minimum, maximum, resolution)
+        self.check_scene(scene)
+        cache = self._caches.get(scene)
+        return None if cache is None else cache.occupancy(minimum, maximum, resolution)
+
+    def occupancy_volume(self, scene: str, minimum: np.ndarray, maximum: np.ndarray,
+                         resolution: float, use_cache: bool = True,
+                         config: BakeConfig | None = None) -> OccupancyVolume:
+        """``queries.occupancy_volume``: from the cache when it can, else baked (builds field)."""
+        if use_cache:
+            cached = self.cached_occupancy(scene, minimum, maximum, resolution)
+            if cached is not None:
+                return cached
+        from scenemem_ros.memory.queries import occupancy_volume
+
+        return occupancy_volume(self.field, scene, minimum, maximum, resolution,
+                                use_cache=False, config=config)
+
+    def navigation_grid(self, scene: str, z_min: float, z_max: float, resolution: float,
+                        supersample: int = 3, minimum_xy: np.ndarray | None = None,
+                        maximum_xy: np.ndarray | None = None, use_cache: bool = True
+                        ) -> tuple[GridSpec2D, np.ndarray]:
+        """``queries.navigation_grid``: the cached grid (a copy) if it matches, else baked."""
+        field = self._loaded()
+        if field is None and use_cache and minimum_xy is None and maximum_xy is None:
+            self.check_scene(scene)
+            cache = self._caches.get(scene)
+            cached = None if cache is None else cache.navigation(resolution, z_min, z_max,
+                                                                 supersample)
+            if cached is not None:
+                return cached
+        from scenemem_ros.memory.queries import navigation_grid
+
+        return navigation_grid(self.field, scene, z_min, z_max, resolution, supersample,
+                               minimum_xy, maximum_xy, use_cache)
 
 
 def _build_field(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> SceneMemoryField:
@@ -215,6 +352,10 @@ def _build_field(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Scene
         config = config_from_dict(FieldConfig, header['field'], 'checkpoint.field')
     except (ConfigError, KeyError) as error:
         raise CheckpointError(f'checkpoint config does not fit this build: {error}') from error
+    import torch
+
+    from scenemem_ros.memory.field import SceneMemoryField
+
     field = SceneMemoryField(config)
     decoder_state = {key[len('decoder/'):]: torch.from_numpy(value.astype(np.float32))
                      for key, value in arrays.items() if key.startswith('decoder/')}
@@ -234,8 +375,9 @@ def _unpack(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> 
     return np.unpackbits(packed, count=math.prod(shape)).reshape(shape).astype(bool)
 
 
-def _read_cache(field: SceneMemoryField, name: str, entry: dict[str, Any],
-                arrays: dict[str, np.ndarray]) -> SceneBakeCache:
+def _read_cache(name: str, entry: dict[str, Any], arrays: dict[str, np.ndarray]
+                ) -> SceneBakeCache:
+    """Scene ``name``'s cached maps (numpy; no fingerprint until a field is built)."""
     volume = None
     if 'volume' in entry:
         spec = entry['volume']
@@ -259,12 +401,13 @@ def _read_cache(field: SceneMemoryField, name: str, entry: dict[str, Any],
         nav_key = (grid_2d.resolution, float(spec['z_min']), float(spec['z_max']),
                    int(spec['supersample']))
         nav = (grid_2d, cells)
-    return SceneBakeCache(volume=volume, nav_key=nav_key, nav=nav,
-                          fingerprint=weights_fingerprint(field))
+    return SceneBakeCache(volume=volume, nav_key=nav_key, nav=nav)
 
 
 def _fill_scene(grid: SceneGrid, name: str, info: dict[str, Any],
                 arrays: dict[str, np.ndarray]) -> None:
+    import torch
+
     scales = info['level_scales']
     for index, level in enumerate(grid.levels):
         stored = arrays[f'scene/{name}/level{index}']

@@ -26,7 +26,7 @@ from scenemem_ros.memory.config import FieldConfig
 from scenemem_ros.memory.errors import MemoryModelError
 
 if TYPE_CHECKING:
-    from scenemem_ros.memory.queries import SceneBakeCache
+    from scenemem_ros.memory.baked import SceneBakeCache
 
 QUERY_CHUNK = 1 << 18
 

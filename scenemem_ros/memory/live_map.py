@@ -1,8 +1,10 @@
 """The map a robot runs on: the memory's navigation grid composed with the live overrides.
 
-``LiveMap`` is what the ``scene_memory`` node wraps: it loads a checkpoint, bakes the scene's 2D
-grid once, restores the override journal, and recomposes the grid whenever an override is put,
-removed or expires. Every change bumps ``version`` so planners know when to refresh.
+``LiveMap`` is what the ``scene_memory`` node wraps: it opens a checkpoint, takes the scene's 2D
+grid from its baked cache (or bakes it once), restores the override journal, and recomposes the
+grid whenever an override is put, removed or expires. Every change bumps ``version`` so planners
+know when to refresh. When the checkpoint's cached grid matches the configured resolution, band
+and supersampling, nothing here imports torch (see ``checkpoint.CachedMemory``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scenemem_ros.geometry.voxels import GridSpec2D
-from scenemem_ros.memory.checkpoint import load_memory
+from scenemem_ros.memory.checkpoint import CachedMemory, open_memory
 from scenemem_ros.memory.errors import MemoryModelError
-from scenemem_ros.memory.field import SceneMemoryField
 from scenemem_ros.memory.journal import OverrideJournal
 from scenemem_ros.memory.overrides import Override, apply_to_grid_2d
-from scenemem_ros.memory.queries import navigation_grid
+
+if TYPE_CHECKING:  # a field is only built when the checkpoint's cached grid does not fit
+    from scenemem_ros.memory.field import SceneMemoryField
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class LiveMapConfig:
         z_min, z_max: the height band (m) the robot occupies.
         supersample: the band is baked this many times finer than the map (see navigation_grid).
         journal_path: override journal; '' keeps overrides in memory only.
-        device: torch device for baking.
+        device: torch device for baking (used only when the cached grid does not fit).
     """
 
     model_path: str = ''
@@ -61,29 +65,39 @@ class LiveMapConfig:
 class LiveMap:
     """Base grid + overrides, thread-safe. Raises CheckpointError for a bad model file."""
 
-    def __init__(self, config: LiveMapConfig, field: SceneMemoryField | None = None) -> None:
+    def __init__(self, config: LiveMapConfig,
+                 field: SceneMemoryField | CachedMemory | None = None) -> None:
         self.config = config
         if field is None:
             if not config.model_path:
                 raise MemoryModelError('LiveMapConfig.model_path is empty: no memory to load')
-            field, _ = load_memory(Path(config.model_path), config.device)
-        self.field = field
-        names = field.scene_names()
+            memory = open_memory(Path(config.model_path), config.device)
+        elif isinstance(field, CachedMemory):
+            memory = field
+        else:
+            memory = CachedMemory.from_field(field)
+        self.memory = memory
+        names = memory.scene_names()
         if config.scene:
-            field.scene(config.scene)
+            memory.check_scene(config.scene)
             self.scene = config.scene
         elif len(names) == 1:
             self.scene = names[0]
         else:
             raise MemoryModelError(f'the memory holds scenes {names}: set the scene to serve')
-        self.spec, self.base_cells = navigation_grid(field, self.scene, config.z_min, config.z_max,
-                                                     config.resolution, config.supersample)
+        self.spec, self.base_cells = memory.navigation_grid(
+            self.scene, config.z_min, config.z_max, config.resolution, config.supersample)
         self._lock = threading.RLock()
         self._journal = OverrideJournal(config.journal_path) if config.journal_path else None
         self._overrides: dict[str, Override] = (self._journal.overrides() if self._journal
                                                 else {})
         self.version = 0
         self._cells = self._compose(self._overrides.values(), None)
+
+    @property
+    def field(self) -> SceneMemoryField:
+        """The memory's field (built on first access, importing torch)."""
+        return self.memory.field
 
     @property
     def band(self) -> tuple[float, float]:

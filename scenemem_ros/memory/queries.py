@@ -13,6 +13,13 @@ import torch.nn.functional as functional
 
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.geometry.voxels import GridSpec2D, VoxelGrid
+from scenemem_ros.memory.baked import (  # re-exported: they were defined here
+    FREE,
+    OCCUPIED,
+    UNKNOWN,
+    OccupancyVolume,
+    SceneBakeCache,
+)
 from scenemem_ros.memory.config import BakeConfig
 from scenemem_ros.memory.errors import MemoryModelError
 from scenemem_ros.memory.field import SceneMemoryField
@@ -20,7 +27,6 @@ from scenemem_ros.memory.field import SceneMemoryField
 if TYPE_CHECKING:  # open3d is imported where it is used: baking alone should start fast
     import open3d as o3d
 
-UNKNOWN, FREE, OCCUPIED = -1, 0, 100
 REFINE_BLOCK = 4
 
 
@@ -49,38 +55,6 @@ class BakedVolume:
         return self.observed & ~(self.distance < 0.5 * self.grid.resolution)
 
 
-@dataclass(frozen=True, eq=False)
-class OccupancyVolume:
-    """A scene's occupancy on voxels, without distances (what a robot plans on).
-
-    Attributes:
-        grid: the voxel grid spec.
-        occupied: (X, Y, Z) bool, ``BakedVolume.occupied()``.
-        observed: (X, Y, Z) bool, the training cameras saw this voxel (else unknown).
-    """
-
-    grid: VoxelGrid
-    occupied: np.ndarray
-    observed: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class SceneBakeCache:
-    """Maps baked when a checkpoint was written, valid while the field's weights are unchanged.
-
-    Attributes:
-        volume: the scene's occupancy over its box (grid aligned to multiples of its resolution).
-        nav_key: (resolution, z_min, z_max, supersample) of ``nav``.
-        nav: (spec, (X, Y) int8 cells) of ``navigation_grid`` with ``nav_key`` over the scene box.
-        fingerprint: ``weights_fingerprint`` of the field the cache was attached to.
-    """
-
-    volume: OccupancyVolume | None
-    nav_key: tuple[float, float, float, int] | None
-    nav: tuple[GridSpec2D, np.ndarray] | None
-    fingerprint: tuple[tuple[int, int], ...]
-
-
 def weights_fingerprint(field: SceneMemoryField) -> tuple[tuple[int, int], ...]:
     """(storage address, in-place version) of every parameter and buffer of ``field``.
 
@@ -106,26 +80,7 @@ def cached_occupancy(field: SceneMemoryField, scene: str, minimum: np.ndarray,
     voxels outside the cached box are unknown (as ``bake`` makes them outside the scene box).
     """
     cache = _valid_cache(field, scene)
-    if cache is None or cache.volume is None:
-        return None
-    stored = cache.volume
-    if not math.isclose(resolution, stored.grid.resolution, rel_tol=1e-9):
-        return None
-    grid = VoxelGrid.from_bounds(minimum, maximum, resolution)
-    offset = (np.asarray(grid.origin) - np.asarray(stored.grid.origin)) / resolution
-    shift = np.round(offset).astype(np.int64)
-    if np.abs(offset - shift).max() > 1e-4:
-        return None
-    occupied = np.zeros(grid.shape, dtype=bool)
-    observed = np.zeros(grid.shape, dtype=bool)
-    low = np.maximum(shift, 0)
-    high = np.minimum(shift + np.asarray(grid.shape), np.asarray(stored.grid.shape))
-    if (high > low).all():
-        source = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
-        target = tuple(slice(a - s, b - s) for a, b, s in zip(low, high, shift, strict=True))
-        occupied[target] = stored.occupied[source]
-        observed[target] = stored.observed[source]
-    return OccupancyVolume(grid=grid, occupied=occupied, observed=observed)
+    return None if cache is None else cache.occupancy(minimum, maximum, resolution)
 
 
 def occupancy_volume(field: SceneMemoryField, scene: str, minimum: np.ndarray,
@@ -302,11 +257,10 @@ def navigation_grid(field: SceneMemoryField, scene: str, z_min: float, z_max: fl
     if supersample < 1:
         raise MemoryModelError(f'supersample must be >= 1, got {supersample}')
     cache = _valid_cache(field, scene) if use_cache else None
-    if cache is not None and cache.nav is not None and cache.nav_key is not None \
-            and minimum_xy is None and maximum_xy is None \
-            and np.allclose(cache.nav_key, (resolution, z_min, z_max, supersample), rtol=0,
-                            atol=1e-9):
-        return cache.nav[0], cache.nav[1].copy()
+    if cache is not None and minimum_xy is None and maximum_xy is None:
+        cached = cache.navigation(resolution, z_min, z_max, supersample)
+        if cached is not None:
+            return cached
     low, high = field.scene(scene).bounds
     low_xy = low[:2] if minimum_xy is None else np.asarray(minimum_xy, dtype=np.float64)
     high_xy = high[:2] if maximum_xy is None else np.asarray(maximum_xy, dtype=np.float64)

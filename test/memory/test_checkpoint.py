@@ -164,3 +164,57 @@ def test_cache_equals_a_bake_of_the_loaded_weights(field, tmp_path):
     with torch.no_grad():
         loaded.scene('kitchen').levels[0].mul_(2.0)
     assert cached_occupancy(loaded, 'kitchen', low, high, 0.05) is None
+
+
+def test_open_memory_serves_the_cache_without_building_the_field(field, tmp_path):
+    from scenemem_ros.memory.checkpoint import open_memory
+    from scenemem_ros.memory.errors import MemoryModelError
+    from scenemem_ros.memory.queries import cached_occupancy, navigation_grid
+
+    with torch.no_grad():
+        field.decoder[-1].bias.fill_(0.0)
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path, {'note': 'y'},
+                cache=BakeCacheConfig(nav_resolution=0.1, z_min=0.1, z_max=0.9, supersample=2))
+    loaded, _ = load_memory(path)
+    memory = open_memory(path)
+    assert memory.scene_names() == ['kitchen', 'lab-2'] and memory.metadata == {'note': 'y'}
+    low, high = np.array([-0.2, 0.1, 0.0]), np.array([1.5, 1.9, 0.8])
+    cached = memory.occupancy_volume('kitchen', low, high, 0.05)
+    spec, cells = memory.navigation_grid('lab-2', 0.1, 0.9, 0.1, 2)
+    assert not memory.field_loaded
+    reference = cached_occupancy(loaded, 'kitchen', low, high, 0.05)
+    assert reference is not None and cached.grid == reference.grid
+    assert np.array_equal(cached.occupied, reference.occupied)
+    assert np.array_equal(cached.observed, reference.observed)
+    expected_spec, expected_cells = navigation_grid(loaded, 'lab-2', 0.1, 0.9, 0.1, 2)
+    assert spec == expected_spec and np.array_equal(cells, expected_cells)
+    cells[:] = 0  # a copy: the cache is not changed through it
+    assert not np.array_equal(memory.navigation_grid('lab-2', 0.1, 0.9, 0.1, 2)[1], cells)
+    assert memory.cached_occupancy('kitchen', low, high, 0.1) is None
+    with pytest.raises(MemoryModelError, match='unknown scene'):
+        memory.navigation_grid('attic', 0.1, 0.9, 0.1, 2)
+    assert not memory.field_loaded
+    # what the cache cannot answer builds the field, and equals load_memory's answer
+    other = memory.navigation_grid('lab-2', 0.2, 0.9, 0.1, 2)
+    assert memory.field_loaded
+    expected = navigation_grid(loaded, 'lab-2', 0.2, 0.9, 0.1, 2)
+    assert other[0] == expected[0] and np.array_equal(other[1], expected[1])
+    off = memory.occupancy_volume('kitchen', low + 0.01, high, 0.05)
+    assert np.array_equal(off.occupied, memory.occupancy_volume(
+        'kitchen', low + 0.01, high, 0.05, use_cache=False).occupied)
+    # once built, the field's cache serves, and is retired when the weights change
+    assert memory.cached_occupancy('kitchen', low, high, 0.05) is not None
+    with torch.no_grad():
+        memory.field.scene('kitchen').levels[0].mul_(2.0)
+    assert memory.cached_occupancy('kitchen', low, high, 0.05) is None
+
+
+def test_a_cache_that_does_not_fit_its_header_is_refused_at_open(field, tmp_path):
+    from scenemem_ros.memory.checkpoint import open_memory
+
+    path = tmp_path / 'memory.npz'
+    save_memory(field, path)
+    rewrite_header(path, lambda h, a: a.update({'cache/kitchen/nav': np.zeros((1, 1), np.int8)}))
+    with pytest.raises(CheckpointError, match='do not match its header'):
+        open_memory(path)
