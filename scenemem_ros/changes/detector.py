@@ -106,6 +106,9 @@ class ChangeDetector:
         self.tracks: dict[str, Track] = {}
         self.frames = 0
         self._next_id = 0
+        # the last clustering per side: (changed voxels, their clusters); evidence often stays
+        # the same for many frames while a change is in view
+        self._cluster_cache: dict[bool, tuple[np.ndarray, list[np.ndarray]]] = {}
 
     # ------------------------------------------------------------------ public
     def process(self, depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray,
@@ -137,9 +140,23 @@ class ChangeDetector:
 
     # ------------------------------------------------------------------ tracks
     def _clusters(self, addition: bool) -> list[np.ndarray]:
+        """Clusters (flat voxel indices, each at least ``min_cluster_voxels``) of the changed
+        voxels of one side, joined across gaps up to ``cluster_gap``; reused while the changed
+        set stays the same."""
         changed = self.evidence.changed_voxels(addition)
-        if not changed.any():
+        key = np.flatnonzero(changed)
+        if key.size == 0:
             return []
+        cached = self._cluster_cache.get(addition)
+        if cached is not None and np.array_equal(cached[0], key):
+            return list(cached[1])
+        clusters = self._label_clusters(changed)
+        for cluster in clusters:
+            cluster.setflags(write=False)  # shared with the cache
+        self._cluster_cache[addition] = (key, clusters)
+        return list(clusters)
+
+    def _label_clusters(self, changed: np.ndarray) -> list[np.ndarray]:
         nonzero = np.nonzero(changed)
         reach = int(np.ceil(self.config.cluster_gap / 2 / self.base.grid.resolution))
         window = tuple(slice(max(int(a.min()) - reach, 0), int(a.max()) + reach + 1)
