@@ -8,9 +8,10 @@ loss evaluation per step.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
-from scenemem_ros.encoder.chamfer import gather_group_distances, mutual_nearest_indices
 from scenemem_ros.encoder.config import EncoderLossConfig, RefineConfig
 from scenemem_ros.encoder.losses import FrameTargets, frame_losses
 from scenemem_ros.encoder.model import SlotEncoder, SlotOutput
@@ -44,6 +45,19 @@ def refine_slots(model: SlotEncoder, output: SlotOutput, targets: FrameTargets,
     return final.detach()
 
 
+def nearest_group(points: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+    """(N, 3) points, (A, S, 3) samples of A groups -> (N,) group of each point's nearest
+    sample (exact; one k-d tree over all samples on the CPU, chunked distances elsewhere)."""
+    flat = samples.detach().reshape(-1, 3)
+    per_group = samples.shape[1]
+    if points.device.type == 'cpu':
+        tree = cKDTree(flat.double().numpy())
+        index = tree.query(points.detach().double().numpy(), workers=1)[1]
+        return torch.from_numpy(np.asarray(index, dtype=np.int64) // per_group)
+    nearest = [torch.cdist(chunk, flat).argmin(dim=1) for chunk in points.detach().split(4096)]
+    return torch.cat(nearest) // per_group
+
+
 def prune_starved(output: SlotOutput, targets: FrameTargets, share: float,
                   threshold: float = 0.5) -> SlotOutput:
     """Switch off (existence 0) active slots that are the nearest active surface of fewer than
@@ -58,13 +72,9 @@ def prune_starved(output: SlotOutput, targets: FrameTargets, share: float,
         size = int(targets.lengths[b])
         if len(active) == 0 or size == 0:
             continue
-        points = targets.points[b:b + 1, :size]
-        samples = output.samples[b:b + 1, active]
-        index, _ = mutual_nearest_indices(points, None, samples)
-        distance = gather_group_distances(points, samples, index)  # (1, N, A)
-        owner = active[distance[0].argmin(dim=1)]
+        owner = active[nearest_group(targets.points[b, :size], output.samples[b, active])
+                       .to(active.device)]
         owned = torch.bincount(owner, minlength=count).to(existence.dtype) / size
         starved = (owned < share) & (existence[b] > threshold)
         existence[b] = torch.where(starved, torch.zeros_like(existence[b]), existence[b])
     return output._replace(slots=output.slots._replace(existence=existence))
-

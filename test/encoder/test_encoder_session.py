@@ -120,3 +120,13 @@ def test_starved_slots_are_pruned():
     assert pruned.slots.existence[0].tolist() == pytest.approx([0.9, 0.9, 0.0])
     pruned = prune_starved(output, targets, share=0.02)
     assert pruned.slots.existence[0].tolist() == pytest.approx([0.9, 0.0, 0.0])
+
+
+def test_nearest_group_is_the_group_of_the_nearest_sample():
+    from scenemem_ros.encoder.refine import nearest_group
+
+    generator = torch.Generator().manual_seed(3)
+    points = torch.randn(500, 3, generator=generator)
+    samples = torch.randn(7, 40, 3, generator=generator) * 2
+    brute = (points[:, None, None, :] - samples[None]).norm(dim=-1).amin(dim=2).argmin(dim=1)
+    assert torch.equal(nearest_group(points, samples), brute)
