@@ -55,6 +55,9 @@ class ChangeDetectorConfig:
             otherwise at most once per ``republish_interval`` seconds, so that a box that
             keeps being reshaped slightly does not republish the map on every frame.
         republish_interval: see above (s; 0: no damping).
+        removal_every: compare with the memory's expected depth (the ray cast that removals
+            need) on every n-th frame only; additions are looked for on every frame. Frames
+            without the comparison leave removal evidence as it is.
     """
 
     resolution: float = 0.1
@@ -87,6 +90,7 @@ class ChangeDetectorConfig:
     republish_iou: float = 0.9
     urgent_iou: float = 0.5
     republish_interval: float = 5.0
+    removal_every: int = 1
 
     def stride(self, image_width: int, target_width: int) -> int:
         """The pixel stride that leaves about ``target_width`` columns of an image."""
@@ -101,7 +105,7 @@ class ChangeDetectorConfig:
         positive = ('resolution', 'addition_width', 'removal_width', 'max_range', 'min_pixels',
                     'on_frames',
                     'max_score', 'min_cluster_voxels', 'confirm_frames', 'doorway_window',
-                    'min_region_area', 'move_volume_ratio')
+                    'min_region_area', 'move_volume_ratio', 'removal_every')
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be > 0, got '

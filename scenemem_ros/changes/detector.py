@@ -115,7 +115,8 @@ class ChangeDetector:
                 stamp: float) -> FrameReport:
         """(H, W) float32 depth (m), its intrinsics, (4, 4) optical-frame pose, stamp (s)."""
         started = time.perf_counter()
-        evidence = compare_frame(self.base, self.config, depth, camera, camera_to_world)
+        evidence = compare_frame(self.base, self.config, depth, camera, camera_to_world,
+                                 compare_removals=self.frames % self.config.removal_every == 0)
         self.evidence.update(evidence, np.asarray(depth, dtype=np.float32), camera,
                              camera_to_world)
         self.frames += 1

@@ -49,6 +49,8 @@ class FrameEvidence:
         strong_added, strong_removed: the subsets of ``added`` and ``removed`` with at least
             ``strong_pixels`` supporting pixels (removals: and at most a quarter as many that
             met the memory's surface); empty when ``strong_pixels`` is 0.
+        removals_compared: False when this frame skipped the comparison with the expected
+            depth (``removal_every``): its removal evidence is empty and means nothing.
     """
 
     added: np.ndarray
@@ -59,6 +61,7 @@ class FrameEvidence:
     removed_pixels: int
     strong_added: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     strong_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    removals_compared: bool = True
 
 
 def check_frame(depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
@@ -96,14 +99,23 @@ def incidence(expected: np.ndarray, rays: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(cosine), cosine, 1.0)
 
 
-def _votes(flat: np.ndarray, size: int, min_pixels: int, strong_pixels: int
+def _votes(flat: np.ndarray, min_pixels: int, strong_pixels: int
            ) -> tuple[np.ndarray, np.ndarray]:
     """Voxels with at least ``min_pixels`` and at least ``strong_pixels`` (if > 0) pixels."""
     if flat.size == 0:
         return flat.astype(np.int64), flat.astype(np.int64)
-    counts = np.bincount(flat, minlength=size)
-    strong = np.flatnonzero(counts >= strong_pixels) if strong_pixels else np.zeros(0, np.int64)
-    return np.flatnonzero(counts >= min_pixels), strong
+    voxels, counts = np.unique(flat, return_counts=True)  # sparse: no grid-sized arrays
+    strong = voxels[counts >= strong_pixels] if strong_pixels else np.zeros(0, np.int64)
+    return voxels[counts >= min_pixels], strong
+
+
+def _paired_counts(first: np.ndarray, second: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A,) and (B,) flat voxel indices -> (V,) sorted voxels in either, and how many times
+    each occurs in ``first`` and in ``second``."""
+    voxels = np.union1d(first, second)
+    return (voxels, np.bincount(np.searchsorted(voxels, first), minlength=len(voxels)),
+            np.bincount(np.searchsorted(voxels, second), minlength=len(voxels)))
 
 
 def _sampled(depth: np.ndarray, camera: PinholeCamera, stride: int,
@@ -133,7 +145,8 @@ def _voxels(grid: VoxelGrid, rays: np.ndarray, depth: np.ndarray, pose: np.ndarr
 
 
 def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.ndarray,
-                  camera: PinholeCamera, camera_to_world: np.ndarray) -> FrameEvidence:
+                  camera: PinholeCamera, camera_to_world: np.ndarray,
+                  compare_removals: bool = True) -> FrameEvidence:
     """(H, W) float32 depth (m, NaN/0 invalid), its camera and (4, 4) pose -> FrameEvidence.
 
     Additions need no expected depth: a point in a voxel the memory knows to be free (and not
@@ -142,7 +155,6 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     """
     check_frame(depth, camera, camera_to_world)
     grid = base.grid
-    size = int(np.prod(grid.shape))
     pose = np.asarray(camera_to_world, dtype=np.float64)
 
     observed, small, valid = _sampled(depth, camera,
@@ -151,6 +163,14 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     added_flat = _voxels(grid, camera_rays(small)[valid], observed[valid], pose)
     added_flat = added_flat[base.known.ravel()[added_flat] &
                             ~base.near_occupied.ravel()[added_flat]]
+
+    added, strong_added = _votes(added_flat, config.min_pixels, config.strong_pixels)
+    if not compare_removals:
+        empty = np.zeros(0, np.int64)
+        return FrameEvidence(added=added, removed=empty, confirmed=empty,
+                             compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
+                             removed_pixels=0, strong_added=strong_added,
+                             removals_compared=False)
 
     sparse, coarse, usable = _sampled(depth, camera,
                                       config.stride(camera.width, config.removal_width),
@@ -169,13 +189,11 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     removed_flat = removed_flat[base.occupied.ravel()[removed_flat]]
     agreeing_flat = _voxels(grid, rays[agreeing], behind[agreeing], pose)
     agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
-    through = np.bincount(removed_flat, minlength=size)
-    met = np.bincount(agreeing_flat, minlength=size)
-    removed = np.flatnonzero((through >= config.min_pixels) & (through >= 2 * met))
-    strong_removed = np.flatnonzero((through >= config.strong_pixels) & (through >= 4 * met)) \
+    voxels, through, met = _paired_counts(removed_flat, agreeing_flat)
+    removed = voxels[(through >= config.min_pixels) & (through >= 2 * met)]
+    strong_removed = voxels[(through >= config.strong_pixels) & (through >= 4 * met)] \
         if config.strong_pixels else np.zeros(0, np.int64)
-    confirmed = np.flatnonzero((met >= config.min_pixels) & (met > through))
-    added, strong_added = _votes(added_flat, size, config.min_pixels, config.strong_pixels)
+    confirmed = voxels[(met >= config.min_pixels) & (met > through)]
     return FrameEvidence(added=added, removed=removed, confirmed=confirmed,
                          compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
                          removed_pixels=int(removed_flat.size), strong_added=strong_added,
@@ -228,6 +246,8 @@ class EvidenceGrid:
         grid = self.base.grid
         for addition, support, strong in ((True, evidence.added, evidence.strong_added),
                                           (False, evidence.removed, evidence.strong_removed)):
+            if not (addition or evidence.removals_compared):
+                continue
             scores = self.scores[addition]
             holding = np.flatnonzero(scores > 0)
             holding = holding[~np.isin(holding, support, assume_unique=True)]

@@ -182,3 +182,18 @@ def test_nan_and_zero_depth_give_no_evidence(base, detector_config):
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ChangeDetectionError, match=field):
         ChangeDetectorConfig(**{field: value})
+
+
+def test_removals_compared_every_other_frame_are_still_found(base, detector_config):
+    from dataclasses import replace
+
+    config = replace(detector_config, removal_every=2)
+    detector = ChangeDetector(base, config)
+    compared = []
+    for frame in walk(apartment(without_table=True)):
+        report = detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        compared.append(report.evidence.removals_compared)
+    assert compared[:4] == [True, False, True, False]
+    override = only_live(detector)
+    assert override.label == ChangeLabel.OBJECT_REMOVED.value
+    assert override.region.intersection_over_union(Box(*TABLE)) >= 0.25
