@@ -99,7 +99,7 @@ class ChangeDetectorNode(Node):
         self.declare_parameter('world_frame', 'map')
         self.declare_parameter('depth_qos', 'reliable')
         self.declare_parameter('pose_slop', 0.05)
-        self.declare_parameter('slots_every', 5)
+        self.declare_parameter('slots_every', 15)
         self.declare_parameter('encoder_model_path', '')
         self.declare_parameter('encoder_threads', 0)
         self.add_on_set_parameters_callback(
