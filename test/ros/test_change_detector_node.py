@@ -14,6 +14,7 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.srv import GetMap, GetPlan
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from scipy.spatial import cKDTree
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -79,12 +80,18 @@ class Sender:
         self.depth.publish(array_to_depth_msg(frame.depth, encoding, frame.stamp))
 
 
-def test_a_blocked_doorway_arrives_as_an_override(ros, blocked_doorway_frames):
-    frames, record = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
+def ready_detector(ros, **parameters):
+    """A detector on the bundled memory, its model loaded, and a Sender it hears."""
+    node = start_detector(ros, model_path=str(MODEL), **parameters)
     assert wait_for(lambda: node.detector is not None, 60.0)
     sender = Sender(ros)
     assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    return node, sender
+
+
+def test_a_blocked_doorway_arrives_as_an_override(ros, blocked_doorway_frames):
+    frames, record = blocked_doorway_frames
+    node, sender = ready_detector(ros, slots_every=0)
     for index, frame in enumerate(frames):
         sender.frame(frame, encoding='16UC1' if index % 2 else '32FC1')
         time.sleep(0.06)
@@ -97,10 +104,7 @@ def test_a_blocked_doorway_arrives_as_an_override(ros, blocked_doorway_frames):
 
 def test_bad_input_is_counted_and_the_node_keeps_going(ros, blocked_doorway_frames):
     frames, _ = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
-    assert wait_for(lambda: node.detector is not None, 60.0)
-    sender = Sender(ros)
-    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    node, sender = ready_detector(ros, slots_every=0)
     frame = frames[0]
     sender.frame(frame, pose_frame='odom')                      # unknown pose frame
     wrong = array_to_depth_msg(frame.depth, '32FC1', frame.stamp + 1)
@@ -121,10 +125,7 @@ def test_bad_input_is_counted_and_the_node_keeps_going(ros, blocked_doorway_fram
 
 def test_depth_whose_pose_was_dropped_gets_an_interpolated_pose(ros, blocked_doorway_frames):
     frames, _ = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL), slots_every=0)
-    assert wait_for(lambda: node.detector is not None, 60.0)
-    sender = Sender(ros)
-    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
+    node, sender = ready_detector(ros, slots_every=0)
     stamps = [frames[0].stamp + k / 30 for k in range(5)]
     for k, stamp in enumerate(stamps):  # poses 0, 2 and 4 only; depth for every stamp
         if k % 2 == 0:
@@ -150,13 +151,11 @@ def test_a_missing_model_is_logged_and_depth_is_counted(ros, tmp_path, blocked_d
 
 def test_slots_are_published_as_mesh_markers_near_the_depth(ros, blocked_doorway_frames):
     frames, _ = blocked_doorway_frames
-    node = start_detector(ros, model_path=str(MODEL), slots_every=1)
-    assert wait_for(lambda: node.detector is not None and node.encoder is not None, 60.0)
-    sender = Sender(ros)
+    node, sender = ready_detector(ros, slots_every=1)
+    assert wait_for(lambda: node.encoder is not None, 60.0)
     slot_arrays: list[MarkerArray] = []
     sender.node.create_subscription(MarkerArray, f'{ros.namespace}/slots',
                                     slot_arrays.append, 10)
-    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
     frame = frames[5]
     sender.frame(frame)
     assert wait_for(lambda: len(slot_arrays) >= 1, 60.0), dict(node.counters)
@@ -173,7 +172,6 @@ def test_slots_are_published_as_mesh_markers_near_the_depth(ros, blocked_doorway
     optical = np.stack([(cols - camera.cx) * z / camera.fx, (rows - camera.cy) * z / camera.fy,
                         z], axis=1)
     seen = optical @ frame.camera_to_world[:3, :3].T + frame.camera_to_world[:3, 3]
-    from scipy.spatial import cKDTree
     distance, _ = cKDTree(seen).query(vertices)
     assert np.median(distance) < 0.15, np.median(distance)
     assert len({m.id for m in meshes}) == len(meshes)
@@ -182,12 +180,8 @@ def test_slots_are_published_as_mesh_markers_near_the_depth(ros, blocked_doorway
 def test_a_corrupt_encoder_disables_slots_not_detection(ros, tmp_path, blocked_doorway_frames):
     corrupt = tmp_path / 'encoder.npz'
     corrupt.write_bytes(b'PK\x03\x04 truncated')
-    node = start_detector(ros, model_path=str(MODEL), slots_every=1,
-                          encoder_model_path=str(corrupt))
+    node, sender = ready_detector(ros, slots_every=1, encoder_model_path=str(corrupt))
     assert wait_for(lambda: node.counters['encoder_failed'] == 1, 60.0)
-    assert wait_for(lambda: node.detector is not None, 60.0)
-    sender = Sender(ros)
-    assert wait_for(lambda: sender.depth.get_subscription_count() > 0)
     sender.frame(blocked_doorway_frames[0][0])
     assert wait_for(lambda: node.counters['frames'] == 1), dict(node.counters)
     assert node.encoder is None and node.counters['slot_frames'] == 0
