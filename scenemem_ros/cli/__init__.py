@@ -26,20 +26,25 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or only ``command``'s sub-parser when it names one: a sub-command then
+    imports only its own module (faster start; ``scenemem train encoder --frames`` runs where
+    Open3D, which rendering needs, is not installed)."""
     parser = argparse.ArgumentParser(
         prog='scenemem',
         description='Learned memory of known scenes: synthetic worlds, rosbag2 tools, training, '
                     'evaluation and the ROS 2 demo.')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
-    for module_name in COMMANDS.values():
-        importlib.import_module(module_name).register(subparsers)
+    names = [command] if command in COMMANDS else list(COMMANDS)
+    for name in names:
+        importlib.import_module(COMMANDS[name]).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     try:
         status = args.func(args)
     except SceneMemError as error:

@@ -71,7 +71,12 @@ def register_encoder(targets: argparse._SubParsersAction) -> None:
     source.add_argument('--world', type=Path, help='a `scenemem world` folder (its before_bag)')
     source.add_argument('--dataset', nargs=2, metavar=('FORMAT', 'SRC'),
                         help='a dataset reader (tum, scannet, replica, ...) and its folder')
-    encoder.add_argument('--out', type=Path, required=True, help='checkpoint (.npz)')
+    source.add_argument('--frames', type=Path,
+                        help='train on frames saved by --save-frames (torch only, no Open3D)')
+    output = encoder.add_mutually_exclusive_group(required=True)
+    output.add_argument('--out', type=Path, help='checkpoint (.npz)')
+    output.add_argument('--save-frames', type=Path, metavar='FILE',
+                        help='write the training frames to FILE (.npz) instead of training')
     encoder.add_argument('--config', type=Path, help='YAML of EncoderConfig (model:, loss:, '
                          'sequence:, refine:, train:)')
     encoder.add_argument('--steps', type=int, help='phase one steps (single frames)')
@@ -96,16 +101,24 @@ def register_encoder(targets: argparse._SubParsersAction) -> None:
 def run_encoder(args: argparse.Namespace) -> int:
     from scenemem_ros.config import config_from_dict, read_yaml
     from scenemem_ros.encoder.config import EncoderConfig
-    from scenemem_ros.training.encoder_data import SyntheticSpec
-    from scenemem_ros.training.encoder_jobs import DEMO_SCENE_SEED, encoder_config, train_encoder
-    from scenemem_ros.training.memory_jobs import FrameSource
+    from scenemem_ros.errors import SceneMemError
+    from scenemem_ros.training.encoder_jobs import (
+        DEMO_SCENE_SEED,
+        encoder_config,
+        train_encoder,
+        write_frames,
+    )
 
     base = config_from_dict(EncoderConfig, read_yaml(args.config)) if args.config else None
     config = encoder_config(base, steps=args.steps, sequence_steps=args.sequence_steps,
                             batch_size=args.batch_size, seed=args.seed, device=args.device,
                             threads=args.threads)
     spec = source = None
+    if args.frames is not None and args.save_frames is not None:
+        raise SceneMemError('--frames and --save-frames together would only copy the file')
     if args.worlds is not None:
+        from scenemem_ros.training.encoder_data import SyntheticSpec
+
         spec = SyntheticSpec(worlds=args.worlds, first_seed=args.first_seed,
                              clips_per_world=args.clips_per_world,
                              clip_length=config.train.sequence_length,
@@ -113,11 +126,16 @@ def run_encoder(args: argparse.Namespace) -> int:
                              primitives=args.primitives,
                              extra_apartment_seeds=() if args.no_demo_scene
                              else (DEMO_SCENE_SEED,))
-    else:
+    elif args.frames is None:
+        from scenemem_ros.training.memory_jobs import FrameSource
+
         source = FrameSource(bag=args.bag, world=args.world,
                              dataset=args.dataset[0] if args.dataset else None,
                              dataset_path=Path(args.dataset[1]) if args.dataset else None)
-    result = train_encoder(args.out, config, spec=spec, source=source, resume=args.resume,
-                           progress=not args.quiet)
+    if args.save_frames is not None:
+        result = write_frames(args.save_frames, config, spec=spec, source=source)
+    else:
+        result = train_encoder(args.out, config, spec=spec, source=source, frames=args.frames,
+                               resume=args.resume, progress=not args.quiet)
     emit(args, result, lambda r: '\n'.join(f'{k:>16}: {v}' for k, v in r.items()))
     return 0
