@@ -9,7 +9,7 @@ checkpoint (``from_memory``) or, in tests and ablations, from any voxel occupanc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import open3d as o3d
@@ -42,6 +42,24 @@ class BaseGeometry:
     free_2d: np.ndarray
     known_2d: np.ndarray
     renderer: DepthRenderer
+    _lookups: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def lookup(self, name: str) -> np.ndarray:
+        """(X*Y*Z + 1,) bool ``occupied`` or ``addable`` (``known`` and not ``near_occupied``: a
+        point there is something new) by flat voxel index, with a False last entry, so that
+        index -1 (outside the grid) reads False. Built once, read-only."""
+        table = self._lookups.get(name)
+        if table is None:
+            if name == 'occupied':
+                values = self.occupied
+            elif name == 'addable':
+                values = self.known & ~self.near_occupied
+            else:
+                raise ChangeDetectionError(f'no voxel lookup {name!r}')
+            table = np.append(np.asarray(values, dtype=bool).ravel(), False)
+            table.setflags(write=False)
+            self._lookups[name] = table
+        return table
 
     @classmethod
     def from_voxels(cls, grid: VoxelGrid, occupied: np.ndarray, known: np.ndarray,

@@ -70,6 +70,8 @@ class Track:
     published_stamp: float = -np.inf
     partner: str | None = None
     override_id: str | None = None
+    # the voxels ``label`` and ``box`` were worked out from (they depend on nothing else)
+    classified: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def publishes_as(self) -> str:
@@ -144,14 +146,13 @@ class ChangeDetector:
         """Clusters (flat voxel indices, each at least ``min_cluster_voxels``) of the changed
         voxels of one side, joined across gaps up to ``cluster_gap``; reused while the changed
         set stays the same."""
-        changed = self.evidence.changed_voxels(addition)
-        key = np.flatnonzero(changed)
+        key = self.evidence.changed_indices(addition)
         if key.size == 0:
             return []
         cached = self._cluster_cache.get(addition)
         if cached is not None and np.array_equal(cached[0], key):
             return list(cached[1])
-        clusters = self._label_clusters(changed)
+        clusters = self._label_clusters(self.evidence.changed_voxels(addition))
         for cluster in clusters:
             cluster.setflags(write=False)  # shared with the cache
         self._cluster_cache[addition] = (key, clusters)
@@ -229,12 +230,21 @@ class ChangeDetector:
         confirmed = []
         for track in self.tracks.values():
             if track.frames_seen >= self.config.confirm_frames:
-                track.label = classify(self.base, self.config, track.voxels, track.addition)
-                track.box = cluster_box(self.base, self.config, track.voxels)
-                if track.label is ChangeLabel.DOORWAY_BLOCKED:
-                    track.box = across_doorway(self.base, track.box)
+                if not self._classified(track):
+                    track.label = classify(self.base, self.config, track.voxels, track.addition)
+                    track.box = cluster_box(self.base, self.config, track.voxels)
+                    if track.label is ChangeLabel.DOORWAY_BLOCKED:
+                        track.box = across_doorway(self.base, track.box)
+                    track.classified = track.voxels
                 confirmed.append(track)
         return confirmed
+
+    @staticmethod
+    def _classified(track: Track) -> bool:
+        """True when the track's label and box were worked out from its current voxels."""
+        previous = track.classified
+        return previous is not None and track.label is not None and track.box is not None \
+            and (previous is track.voxels or np.array_equal(previous, track.voxels))
 
     def _pair_moves(self, stamp: float) -> list[OverrideUpdate]:
         updates: list[OverrideUpdate] = []

@@ -20,6 +20,7 @@ that sensor noise gives a voxel still has to recur over frames.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,10 @@ class FrameEvidence:
     removals_compared: bool = True
 
 
+_EYE = np.eye(3)
+_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+
+
 def check_frame(depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
     """Refuse frames the comparison cannot use, with a message that says why."""
     if not isinstance(depth, np.ndarray) or depth.ndim != 2:
@@ -76,9 +81,50 @@ def check_frame(depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.nd
     if pose.shape != (4, 4) or not np.isfinite(pose).all():
         raise ChangeDetectionError('camera_to_world must be a finite 4x4 matrix')
     rotation = pose[:3, :3]
-    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3) or \
-            abs(np.linalg.det(rotation) - 1) > 1e-3 or not np.allclose(pose[3], [0, 0, 0, 1]):
+    # np.allclose(rotation @ rotation.T, I, atol=1e-3) and np.allclose(pose[3], [0, 0, 0, 1]),
+    # written out (this runs on every frame)
+    (a, b, c), (d, e, f), (g, h, i) = rotation.tolist()
+    determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if not (np.abs(rotation @ rotation.T - _EYE) <= 1e-3 + 1e-5 * _EYE).all() or \
+            abs(determinant - 1) > 1e-3 or \
+            not (np.abs(pose[3] - _LAST_ROW) <= 1e-8 + 1e-5 * _LAST_ROW).all():
         raise ChangeDetectionError('camera_to_world is not a rigid transform')
+
+
+@dataclass(frozen=True, eq=False)
+class SampledPixels:
+    """Every ``stride``-th pixel of a camera's image and what the comparison needs of their rays.
+
+    Attributes:
+        camera: the intrinsics of the sampled (h, w) image.
+        rays: (h, w, 3) float32 optical-frame rays with z = 1 (``camera_rays``).
+        x, y, z: (h, w) float32 contiguous components of ``rays``.
+        norm: (h, w) float32 length of each ray.
+        columns: (3, h * w) float64 ``rays``, one row per component.
+    """
+
+    camera: PinholeCamera
+    rays: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    norm: np.ndarray
+    columns: np.ndarray
+
+
+@functools.lru_cache(maxsize=16)
+def sampled_pixels(camera: PinholeCamera, stride: int) -> SampledPixels:
+    """The pixels ``depth[::stride, ::stride]`` of an image of ``camera`` (cached, read-only)."""
+    height, width = -(-camera.height // stride), -(-camera.width // stride)
+    small = camera.scaled(1.0 / stride) if stride > 1 else camera
+    small = PinholeCamera(small.fx, small.fy, small.cx, small.cy, width, height)
+    rays = camera_rays(small)
+    x, y, z = (np.ascontiguousarray(rays[..., k]) for k in range(3))
+    norm = np.linalg.norm(rays, axis=-1)
+    columns = np.ascontiguousarray(rays.reshape(-1, 3).T, dtype=np.float64)
+    for array in (x, y, z, norm, columns):
+        array.setflags(write=False)
+    return SampledPixels(small, rays, x, y, z, norm, columns)
 
 
 def incidence(expected: np.ndarray, rays: np.ndarray) -> np.ndarray:
@@ -87,15 +133,28 @@ def incidence(expected: np.ndarray, rays: np.ndarray) -> np.ndarray:
     Normals come from the expected surface's points and their right and lower neighbours;
     pixels at an image border or next to a missing neighbour get 1 (not filtered).
     """
-    points = rays * expected[..., None]
-    right = np.zeros_like(points)
-    down = np.zeros_like(points)
-    right[:, :-1] = points[:, 1:] - points[:, :-1]
-    down[:-1] = points[1:] - points[:-1]
-    normal = np.cross(right, down)
-    norm = np.linalg.norm(normal, axis=-1) * np.linalg.norm(rays, axis=-1)
+    return _incidence(expected, rays[..., 0], rays[..., 1], rays[..., 2],
+                      np.linalg.norm(rays, axis=-1))
+
+
+def _incidence(expected: np.ndarray, ray_x: np.ndarray, ray_y: np.ndarray, ray_z: np.ndarray,
+               ray_norm: np.ndarray) -> np.ndarray:
+    """``incidence`` on the rays' (H, W) components and lengths, one plane per component
+    (the same operations in the same order as the cross product and norms of (H, W, 3)
+    arrays, so the same float32 results, at a fraction of the cost)."""
+    points = [component * expected for component in (ray_x, ray_y, ray_z)]
+    right = [np.zeros_like(expected) for _ in range(3)]
+    down = [np.zeros_like(expected) for _ in range(3)]
+    for point, across, below in zip(points, right, down, strict=True):
+        np.subtract(point[:, 1:], point[:, :-1], out=across[:, :-1])
+        np.subtract(point[1:], point[:-1], out=below[:-1])
+    (ax, ay, az), (bx, by, bz) = right, down
+    normal_x = ay * bz - az * by
+    normal_y = az * bx - ax * bz
+    normal_z = ax * by - ay * bx
+    norm = np.sqrt(normal_x * normal_x + normal_y * normal_y + normal_z * normal_z) * ray_norm
     with np.errstate(invalid='ignore', divide='ignore'):
-        cosine = np.abs((normal * rays).sum(axis=-1)) / norm
+        cosine = np.abs(normal_x * ray_x + normal_y * ray_y + normal_z * ray_z) / norm
     return np.where(np.isfinite(cosine), cosine, 1.0)
 
 
@@ -113,35 +172,71 @@ def _paired_counts(first: np.ndarray, second: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(A,) and (B,) flat voxel indices -> (V,) sorted voxels in either, and how many times
     each occurs in ``first`` and in ``second``."""
-    voxels = np.union1d(first, second)
-    return (voxels, np.bincount(np.searchsorted(voxels, first), minlength=len(voxels)),
-            np.bincount(np.searchsorted(voxels, second), minlength=len(voxels)))
+    # one sort of both sides: key 2v is voxel v seen in ``first``, 2v + 1 in ``second``
+    keys = np.concatenate([2 * first, 2 * second + 1])
+    if keys.size and keys.max() < 2**31:
+        keys = keys.astype(np.int32)  # sorts faster
+    keys, counts = np.unique(keys, return_counts=True)
+    keys = keys.astype(np.int64)
+    voxel = keys >> 1
+    starts = np.ones(voxel.shape, dtype=bool)
+    np.not_equal(voxel[1:], voxel[:-1], out=starts[1:])
+    voxels = voxel[starts]
+    slot = np.cumsum(starts) - 1
+    in_first = (keys & 1) == 0
+    through = np.zeros(voxels.shape, np.int64)
+    met = np.zeros(voxels.shape, np.int64)
+    through[slot[in_first]] = counts[in_first]
+    met[slot[~in_first]] = counts[~in_first]
+    return voxels, through, met
 
 
 def _sampled(depth: np.ndarray, camera: PinholeCamera, stride: int,
-             config: ChangeDetectorConfig) -> tuple[np.ndarray, PinholeCamera, np.ndarray]:
-    """Every ``stride``-th pixel: (h, w) depth, its camera, (h, w) bool usable pixels."""
+             config: ChangeDetectorConfig) -> tuple[np.ndarray, SampledPixels, np.ndarray]:
+    """Every ``stride``-th pixel: (h, w) depth, its pixels, (h, w) bool usable pixels."""
     observed = np.asarray(depth[::stride, ::stride], dtype=np.float32)
-    small = camera.scaled(1.0 / stride) if stride > 1 else camera
-    small = PinholeCamera(small.fx, small.fy, small.cx, small.cy, observed.shape[1],
-                          observed.shape[0])
+    pixels = sampled_pixels(camera, stride)
     with np.errstate(invalid='ignore'):
         valid = np.isfinite(observed) & (observed > config.min_range) & \
             (observed < config.max_range)
     valid &= ~depth_edge_mask(np.where(valid, observed, np.nan), config.edge_jump)
-    return observed, small, valid
+    return observed, pixels, valid
 
 
-def _voxels(grid: VoxelGrid, rays: np.ndarray, depth: np.ndarray, pose: np.ndarray
-            ) -> np.ndarray:
-    """(N, 3) rays and (N,) depths along them -> flat indices of the voxels hit (inside only)."""
-    world = (rays * depth[:, None]) @ pose[:3, :3].T.astype(np.float32) + \
-        pose[:3, 3].astype(np.float32)
-    index = np.floor((world - np.asarray(grid.origin, np.float32)) / grid.resolution) \
-        .astype(np.int64)
-    inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
-    index = index[inside]
-    return np.ravel_multi_index(index.T, grid.shape) if len(index) else np.zeros(0, np.int64)
+def _voxel_rays(grid: VoxelGrid, pixels: SampledPixels, pose: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(3, h * w) float64 world directions of the pixels' rays in voxels per metre of depth,
+    and (3,) the camera's position in voxels from the grid's corner."""
+    directions = (pose[:3, :3] / grid.resolution) @ pixels.columns
+    start = (pose[:3, 3] - np.asarray(grid.origin, np.float64)) / grid.resolution
+    return directions, start
+
+
+def _voxel_image(grid: VoxelGrid, rays: tuple[np.ndarray, np.ndarray], depth: np.ndarray
+                 ) -> np.ndarray:
+    """``_voxel_rays`` and (h, w) depths along them -> (h, w) int64 flat index of the voxel
+    each point falls in, -1 outside the grid or where the depth is not finite."""
+    directions, start = rays
+    depth64 = depth.astype(np.float64).ravel()
+    # int32 is enough for the index of any grid that fits in memory; outside points wrap
+    # around harmlessly before they are overwritten
+    int_type, unsigned = (np.int32, np.uint32) if np.prod(grid.shape) < 2**31 \
+        else (np.int64, np.uint64)
+    flat = np.zeros(depth64.shape, int_type)
+    outside = ~np.isfinite(depth64)
+    coordinate = np.empty_like(depth64)
+    with np.errstate(invalid='ignore', over='ignore'):
+        for axis, size in enumerate(grid.shape):
+            np.multiply(directions[axis], depth64, out=coordinate)
+            coordinate += start[axis]
+            index = np.floor(coordinate, out=coordinate).astype(int_type)
+            # negative indices read as huge unsigned ones: one comparison per axis
+            outside |= np.greater_equal(index.view(unsigned), size)
+            flat *= size
+            flat += index
+    result = flat.astype(np.int64)
+    result[outside] = -1
+    return result.reshape(depth.shape)
 
 
 def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.ndarray,
@@ -157,12 +252,12 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     grid = base.grid
     pose = np.asarray(camera_to_world, dtype=np.float64)
 
-    observed, small, valid = _sampled(depth, camera,
-                                      config.stride(camera.width, config.addition_width),
-                                     config)
-    added_flat = _voxels(grid, camera_rays(small)[valid], observed[valid], pose)
-    added_flat = added_flat[base.known.ravel()[added_flat] &
-                            ~base.near_occupied.ravel()[added_flat]]
+    addition_stride = config.stride(camera.width, config.addition_width)
+    observed, pixels, valid = _sampled(depth, camera, addition_stride, config)
+    rays = _voxel_rays(grid, pixels, pose)
+    flat = _voxel_image(grid, rays, observed)
+    # a point is new in a voxel the memory knows and holds nothing in or next to
+    added_flat = flat[valid & base.lookup('addable')[flat]]
 
     added, strong_added = _votes(added_flat, config.min_pixels, config.strong_pixels)
     if not compare_removals:
@@ -172,23 +267,27 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
                              removed_pixels=0, strong_added=strong_added,
                              removals_compared=False)
 
-    sparse, coarse, usable = _sampled(depth, camera,
-                                      config.stride(camera.width, config.removal_width),
-                                      config)
-    expected = base.renderer.render(coarse, pose, max_range=config.max_range + 1.0)
+    removal_stride = config.stride(camera.width, config.removal_width)
+    if removal_stride == addition_stride:
+        sparse, coarse, usable = observed, pixels, valid.copy()
+    else:
+        sparse, coarse, usable = _sampled(depth, camera, removal_stride, config)
+        rays = _voxel_rays(grid, coarse, pose)
+    expected = base.renderer.render(coarse.camera, pose, max_range=config.max_range + 1.0)
     has_expected = np.isfinite(expected)
-    rays = camera_rays(coarse)
-    usable &= has_expected & (incidence(expected, rays) >= config.min_incidence)
-    margin = config.margin + config.margin_per_m2 * np.square(np.nan_to_num(sparse))
-    with np.errstate(invalid='ignore'):
+    usable &= has_expected & (_incidence(expected, coarse.x, coarse.y, coarse.z, coarse.norm)
+                              >= config.min_incidence)
+    with np.errstate(invalid='ignore', over='ignore'):
+        # NaN where the depth is (only usable pixels count)
+        margin = config.margin + config.margin_per_m2 * np.square(sparse)
         farther = usable & (sparse > expected + margin)
         agreeing = usable & (np.abs(sparse - expected) <= margin)
     # the expected surface point, pushed half a voxel behind the surface along the ray
     behind = expected + 0.5 * grid.resolution
-    removed_flat = _voxels(grid, rays[farther], behind[farther], pose)
-    removed_flat = removed_flat[base.occupied.ravel()[removed_flat]]
-    agreeing_flat = _voxels(grid, rays[agreeing], behind[agreeing], pose)
-    agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
+    flat = _voxel_image(grid, rays, behind)
+    on_surface = base.lookup('occupied')[flat]
+    removed_flat = flat[farther & on_surface]
+    agreeing_flat = flat[agreeing & on_surface]
     voxels, through, met = _paired_counts(removed_flat, agreeing_flat)
     removed = voxels[(through >= config.min_pixels) & (through >= 2 * met)]
     strong_removed = voxels[(through >= config.strong_pixels) & (through >= 4 * met)] \
@@ -239,6 +338,10 @@ class EvidenceGrid:
         size = int(np.prod(base.grid.shape))
         self.scores = {True: np.zeros(size, np.int16), False: np.zeros(size, np.int16)}
         self.changed = {True: np.zeros(size, bool), False: np.zeros(size, bool)}
+        # sorted flat indices of the voxels with score > 0 and of the changed ones, kept up to
+        # date by ``update`` (sparse: no pass over the whole grid per frame)
+        self._holding = {True: np.zeros(0, np.int64), False: np.zeros(0, np.int64)}
+        self._changed = {True: np.zeros(0, np.int64), False: np.zeros(0, np.int64)}
 
     def update(self, evidence: FrameEvidence, depth: np.ndarray, camera: PinholeCamera,
                camera_to_world: np.ndarray) -> None:
@@ -249,8 +352,8 @@ class EvidenceGrid:
             if not (addition or evidence.removals_compared):
                 continue
             scores = self.scores[addition]
-            holding = np.flatnonzero(scores > 0)
-            holding = holding[~np.isin(holding, support, assume_unique=True)]
+            held = self._holding[addition]
+            holding = held[~np.isin(held, support, assume_unique=True)]
             against = holding[contradicted(holding, np.asarray(grid.origin), grid.resolution,
                                            grid.shape, depth, camera, camera_to_world,
                                            self.config, addition)]
@@ -261,13 +364,30 @@ class EvidenceGrid:
             scores[support] = np.minimum(scores[support] + 1, self.config.max_score)
             scores[strong] = np.maximum(scores[strong], self.config.on_frames)
             changed = self.changed[addition]
-            changed[support[scores[support] >= self.config.on_frames]] = True
+            switched_on = support[scores[support] >= self.config.on_frames]
+            changed[switched_on] = True
             changed[against[scores[against] <= 0]] = False
+            # only ``against`` lost score, only ``support`` and ``strong`` (a subset of it in
+            # any FrameEvidence from compare_frame) gained it; ``against`` and ``support`` are
+            # disjoint
+            held = np.union1d(held, np.concatenate([support, strong]))
+            self._holding[addition] = held[scores[held] > 0]
+            candidates = np.union1d(self._changed[addition], switched_on)
+            self._changed[addition] = candidates[changed[candidates]]
 
     def changed_voxels(self, addition: bool) -> np.ndarray:
         """(X, Y, Z) bool voxels currently changed (additions or removals)."""
         return self.changed[addition].reshape(self.base.grid.shape)
 
+    def changed_indices(self, addition: bool) -> np.ndarray:
+        """(N,) sorted flat indices of ``changed_voxels`` (read-only)."""
+        indices = self._changed[addition]
+        indices.setflags(write=False)
+        return indices
+
     def reset(self) -> None:
         for array in (*self.scores.values(), *self.changed.values()):
             array[:] = 0
+        for sets in (self._holding, self._changed):
+            for addition in sets:
+                sets[addition] = np.zeros(0, np.int64)

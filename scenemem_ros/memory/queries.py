@@ -326,11 +326,14 @@ class DepthRenderer:
                max_range: float = 20.0) -> np.ndarray:
         """(H, W) float32 z-depth (m) the memory expects; NaN where nothing is within range."""
         rays = camera_rays(camera).reshape(-1, 3)
-        directions = rays @ np.asarray(camera_to_world, dtype=np.float32)[:3, :3].T
-        origin = np.broadcast_to(np.asarray(camera_to_world)[:3, 3], directions.shape)
-        query = np.concatenate([origin, directions], axis=1).astype(np.float32)
-        # open3d's stub wrongly makes Tensor's dtype and device required.
-        rays_tensor = self._o3d.core.Tensor(query)  # type: ignore[call-overload]
+        pose = np.asarray(camera_to_world)
+        # rows of (origin, direction); filled column by column (copies into (N, 3) halves of an
+        # (N, 6) array are slow)
+        query = np.empty((len(rays), 6), dtype=np.float32)
+        for axis in range(3):
+            query.reshape(-1)[axis::6] = pose[axis, 3]
+        np.matmul(rays, pose.astype(np.float32)[:3, :3].T, out=query[:, 3:])
+        rays_tensor = self._o3d.core.Tensor.from_numpy(query)
         hit = self.scene.cast_rays(rays_tensor)['t_hit'].numpy()
         depth = hit.reshape(camera.height, camera.width).astype(np.float32)
         depth[~np.isfinite(depth) | (depth > max_range)] = np.nan

@@ -42,12 +42,19 @@ def depth_edge_mask(depth: np.ndarray, relative_jump: float = 0.05) -> np.ndarra
     a pixel whose depth differs from a 4-neighbour by more than ``relative_jump`` of its depth
     (or whose neighbour is invalid) is not trusted.
     """
-    padded = np.pad(depth, 1, mode='edge')
-    centre = padded[1:-1, 1:-1]
-    edge = np.zeros(depth.shape, dtype=bool)
-    for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
-        with np.errstate(invalid='ignore'):
-            edge |= ~(np.abs(neighbour - centre) <= relative_jump * centre)
+    depth = np.asarray(depth)
+    limit = relative_jump * depth
+    with np.errstate(invalid='ignore'):
+        # a pixel at the border is its own neighbour there (edge padding): it is an edge when
+        # ~(|d - d| <= limit), which is when d is not finite or the limit is negative
+        edge = ~(np.abs(depth - depth) <= limit)
+        edge[1:-1, 1:-1] = False
+        # each pair of 4-neighbours once: |a - b| == |b - a|
+        for step in ((slice(1, None), slice(None)), (slice(None), slice(1, None))):
+            back = tuple(slice(None, -1) if part.start else slice(None) for part in step)
+            jump = np.abs(depth[step] - depth[back])
+            edge[back] |= ~(jump <= limit[back])
+            edge[step] |= ~(jump <= limit[step])
     return edge
 
 

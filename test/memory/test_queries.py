@@ -10,6 +10,7 @@ from scenemem_ros.memory.queries import (
     DepthRenderer,
     bake,
     bake_scene,
+    camera_rays,
     occupancy_grid_2d,
     surface_mesh,
 )
@@ -108,3 +109,23 @@ def test_bake_config_is_validated():
         BakeCacheConfig(z_min=1.0, z_max=0.5)
     with pytest.raises(MemoryModelError, match='supersample'):
         BakeCacheConfig(supersample=0)
+
+
+def test_expected_depth_casts_the_rays_it_always_cast(trained_room, box_room_frames):
+    """The render's ray table, filled column by column, holds the same float32 rays as the
+    concatenation it replaced, so the depths are the same bit for bit."""
+    import open3d as o3d
+
+    field, _ = trained_room
+    renderer = DepthRenderer(surface_mesh(bake_scene(field, 'room', 0.05)))
+    for frame in box_room_frames[:4]:
+        rays = camera_rays(frame.camera).reshape(-1, 3)
+        directions = rays @ np.asarray(frame.camera_to_world, dtype=np.float32)[:3, :3].T
+        origin = np.broadcast_to(np.asarray(frame.camera_to_world)[:3, 3], directions.shape)
+        query = np.concatenate([origin, directions], axis=1).astype(np.float32)
+        hit = renderer.scene.cast_rays(o3d.core.Tensor(query))['t_hit'].numpy()
+        reference = hit.reshape(frame.camera.height, frame.camera.width).astype(np.float32)
+        reference[~np.isfinite(reference) | (reference > 6.0)] = np.nan
+        expected = renderer.render(frame.camera, frame.camera_to_world, max_range=6.0)
+        assert np.isfinite(expected).any()
+        assert np.array_equal(expected, reference, equal_nan=True)

@@ -80,3 +80,29 @@ def test_observed_mask_covers_the_rays_but_not_behind_the_hits():
     mask = observed_mask(bank, np.zeros(3), (12, 3, 3), 0.1).numpy()
     assert mask[:8, 0, 0].all() and not mask[8:, 0, 0].any()
     assert mask.sum() == 8
+
+
+def test_depth_edges_match_the_padded_formulation():
+    """Each pair of neighbours compared once gives the mask of the 4-neighbour comparison with
+    edge padding, bit for bit, also with NaN, inf, zero and negative depths."""
+
+    def padded_reference(depth, relative_jump):
+        padded = np.pad(depth, 1, mode='edge')
+        centre = padded[1:-1, 1:-1]
+        edge = np.zeros(depth.shape, dtype=bool)
+        for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2],
+                          padded[1:-1, 2:]):
+            with np.errstate(invalid='ignore'):
+                edge |= ~(np.abs(neighbour - centre) <= relative_jump * centre)
+        return edge
+
+    rng = np.random.default_rng(0)
+    for shape in ((48, 64), (1, 5), (5, 1), (1, 1), (2, 2), (3, 7)):
+        for _ in range(30):
+            depth = rng.uniform(0.5, 3.0, shape).astype(np.float32)
+            for value, share in ((np.nan, 0.1), (np.inf, 0.05), (-1.0, 0.05), (0.0, 0.05)):
+                depth[rng.random(shape) < share] = value
+            depth[rng.random(shape) < 0.3] *= 1.04  # jumps either side of 5 %
+            for array, jump in ((depth, 0.05), (depth.astype(np.float64), 0.02)):
+                assert np.array_equal(depth_edge_mask(array, jump),
+                                      padded_reference(array, jump))

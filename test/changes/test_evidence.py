@@ -1,0 +1,257 @@
+"""The per-frame comparison's fast paths against their straightforward versions.
+
+``compare_frame`` works on (h, w) planes per ray component, bins points with one float64
+multiply-add per axis, and keeps sparse sets of the voxels holding evidence; these tests pin each
+of those to the plain formulation it replaced (the one of the previous release), so that a speed-up
+cannot change what is detected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from change_scenes import apartment, walk
+
+from scenemem_ros.changes import ChangeDetectionError, ChangeDetector, ChangeDetectorConfig
+from scenemem_ros.changes.evidence import (
+    FrameEvidence,
+    _incidence,
+    _paired_counts,
+    _voxel_image,
+    _voxel_rays,
+    check_frame,
+    compare_frame,
+    incidence,
+    sampled_pixels,
+)
+from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.geometry.voxels import VoxelGrid
+from scenemem_ros.memory.queries import camera_rays
+from scenemem_ros.memory.sampling import depth_edge_mask
+
+BLOCKER = ((3.75, 1.02, 0.0), (4.25, 1.98, 1.8))
+
+
+# ---------------------------------------------------------------- the previous formulation
+def reference_incidence(expected, rays):
+    points = rays * expected[..., None]
+    right = np.zeros_like(points)
+    down = np.zeros_like(points)
+    right[:, :-1] = points[:, 1:] - points[:, :-1]
+    down[:-1] = points[1:] - points[:-1]
+    normal = np.cross(right, down)
+    norm = np.linalg.norm(normal, axis=-1) * np.linalg.norm(rays, axis=-1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        cosine = np.abs((normal * rays).sum(axis=-1)) / norm
+    return np.where(np.isfinite(cosine), cosine, 1.0)
+
+
+def reference_voxels(grid, rays, depth, pose):
+    world = (rays * depth[:, None]) @ pose[:3, :3].T.astype(np.float32) + \
+        pose[:3, 3].astype(np.float32)
+    index = np.floor((world - np.asarray(grid.origin, np.float32)) / grid.resolution) \
+        .astype(np.int64)
+    inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
+    index = index[inside]
+    return np.ravel_multi_index(index.T, grid.shape) if len(index) else np.zeros(0, np.int64)
+
+
+def reference_paired_counts(first, second):
+    voxels = np.union1d(first, second)
+    return (voxels, np.bincount(np.searchsorted(voxels, first), minlength=len(voxels)),
+            np.bincount(np.searchsorted(voxels, second), minlength=len(voxels)))
+
+
+def reference_compare_frame(base, config, depth, camera, camera_to_world):
+    """compare_frame as it was before the fast paths (removals compared on every frame)."""
+    grid = base.grid
+    pose = np.asarray(camera_to_world, dtype=np.float64)
+
+    def sampled(stride):
+        observed = np.asarray(depth[::stride, ::stride], dtype=np.float32)
+        small = camera.scaled(1.0 / stride) if stride > 1 else camera
+        small = PinholeCamera(small.fx, small.fy, small.cx, small.cy, observed.shape[1],
+                              observed.shape[0])
+        with np.errstate(invalid='ignore'):
+            valid = np.isfinite(observed) & (observed > config.min_range) & \
+                (observed < config.max_range)
+        valid &= ~depth_edge_mask(np.where(valid, observed, np.nan), config.edge_jump)
+        return observed, small, valid
+
+    observed, small, valid = sampled(config.stride(camera.width, config.addition_width))
+    added_flat = reference_voxels(grid, camera_rays(small)[valid], observed[valid], pose)
+    added_flat = added_flat[base.known.ravel()[added_flat] &
+                            ~base.near_occupied.ravel()[added_flat]]
+    if added_flat.size:
+        voxels, counts = np.unique(added_flat, return_counts=True)
+        added, strong_added = voxels[counts >= config.min_pixels], \
+            voxels[counts >= config.strong_pixels]
+    else:
+        added = strong_added = np.zeros(0, np.int64)
+    sparse, coarse, usable = sampled(config.stride(camera.width, config.removal_width))
+    expected = base.renderer.render(coarse, pose, max_range=config.max_range + 1.0)
+    rays = camera_rays(coarse)
+    usable &= np.isfinite(expected) & (reference_incidence(expected, rays) >= config.min_incidence)
+    margin = config.margin + config.margin_per_m2 * np.square(np.nan_to_num(sparse))
+    with np.errstate(invalid='ignore'):
+        farther = usable & (sparse > expected + margin)
+        agreeing = usable & (np.abs(sparse - expected) <= margin)
+    behind = expected + 0.5 * grid.resolution
+    removed_flat = reference_voxels(grid, rays[farther], behind[farther], pose)
+    removed_flat = removed_flat[base.occupied.ravel()[removed_flat]]
+    agreeing_flat = reference_voxels(grid, rays[agreeing], behind[agreeing], pose)
+    agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
+    voxels, through, met = reference_paired_counts(removed_flat, agreeing_flat)
+    return FrameEvidence(
+        added=added, removed=voxels[(through >= config.min_pixels) & (through >= 2 * met)],
+        confirmed=voxels[(met >= config.min_pixels) & (met > through)],
+        compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
+        removed_pixels=int(removed_flat.size), strong_added=strong_added,
+        strong_removed=voxels[(through >= config.strong_pixels) & (through >= 4 * met)])
+
+
+# ---------------------------------------------------------------- tests
+def test_incidence_is_bit_for_bit_the_cross_product_formula():
+    rng = np.random.default_rng(0)
+    camera = PinholeCamera.from_fov(64, 48, 80.0)
+    rays = camera_rays(camera)
+    pixels = sampled_pixels(camera, 1)
+    for _ in range(20):
+        expected = rng.uniform(0.3, 6.0, (48, 64)).astype(np.float32)
+        expected[rng.random(expected.shape) < 0.1] = np.nan
+        # smooth patches (planes) next to noise: every angle of incidence occurs
+        expected[10:30, 5:40] = np.linspace(1.0, 4.0, 35, dtype=np.float32)[None, :]
+        fast = incidence(expected, rays)
+        assert fast.dtype == np.float32
+        assert np.array_equal(fast, reference_incidence(expected, rays))
+        planes = _incidence(expected, pixels.x, pixels.y, pixels.z, pixels.norm)
+        assert np.array_equal(planes, fast)
+
+
+def test_voxel_image_bins_points_like_the_matrix_formulation():
+    rng = np.random.default_rng(1)
+    grid = VoxelGrid(origin=(-0.55, -0.45, -0.35), resolution=0.1, shape=(40, 30, 20))
+    camera = PinholeCamera.from_fov(80, 60, 80.0)
+    pixels = sampled_pixels(camera, 1)
+    rays = camera_rays(camera).reshape(-1, 3)
+    differing = total = 0
+    for _ in range(10):
+        angle = rng.uniform(0, 2 * np.pi)
+        pose = np.eye(4)
+        pose[:3, :3] = [[np.cos(angle), 0, np.sin(angle)], [0, 1, 0],
+                        [-np.sin(angle), 0, np.cos(angle)]]
+        pose[:3, 3] = rng.uniform(0.5, 2.5, 3)
+        depth = rng.uniform(0.1, 5.0, (60, 80)).astype(np.float32)
+        depth[rng.random(depth.shape) < 0.05] = np.nan
+        depth[rng.random(depth.shape) < 0.02] = np.inf
+        depth[rng.random(depth.shape) < 0.02] = -1.0
+        flat = _voxel_image(grid, _voxel_rays(grid, pixels, pose), depth).ravel()
+        finite = np.isfinite(depth.ravel())
+        assert (flat[~finite] == -1).all()
+        assert ((flat >= -1) & (flat < np.prod(grid.shape))).all()
+        # the same voxels as the (N, 3) @ (3, 3) float32 version, up to rounding at faces
+        reference = np.full(flat.shape, -1)
+        for i in np.flatnonzero(finite):
+            hit = reference_voxels(grid, rays[i:i + 1], depth.ravel()[i:i + 1], pose)
+            reference[i] = hit[0] if hit.size else -1
+        differing += int((reference != flat).sum())
+        total += flat.size
+    assert differing <= total * 1e-4
+
+
+def test_paired_counts_match_union_and_bincount():
+    rng = np.random.default_rng(2)
+    for first_size, second_size in ((0, 0), (0, 5), (7, 0), (50, 400), (300, 20)):
+        first = rng.integers(0, 60, first_size)
+        second = rng.integers(30, 90, second_size)
+        for got, want in zip(_paired_counts(first, second),
+                             reference_paired_counts(first, second), strict=True):
+            assert got.dtype == np.int64 and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize('widths', [(160, 160), (160, 80), (80, 160)])
+def test_compare_frame_gives_the_previous_evidence(base, widths):
+    config = ChangeDetectorConfig(addition_width=widths[0], removal_width=widths[1])
+    frames = walk(apartment(extra=[BLOCKER], without_table=True), count=12, width=320,
+                  height=240, noise=0.003)
+    found = 0
+    for frame in frames:
+        got = compare_frame(base, config, frame.depth, frame.camera, frame.camera_to_world)
+        want = reference_compare_frame(base, config, frame.depth, frame.camera,
+                                       frame.camera_to_world)
+        for name in ('added', 'removed', 'confirmed', 'strong_added', 'strong_removed',
+                     'compared_pixels', 'added_pixels', 'removed_pixels'):
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
+        found += got.added.size + got.removed.size
+    assert found > 0  # the frames do show the blocker and the missing table
+
+
+def test_evidence_grid_keeps_its_sparse_sets_in_step(base, detector_config):
+    detector = ChangeDetector(base, detector_config)
+    evidence = detector.evidence
+    frames = walk(apartment(extra=[BLOCKER], without_table=True), count=30, noise=0.003)
+    frames += walk(apartment(), count=30, noise=0.003)  # ... and everything back again
+    seen = {True: 0, False: 0}
+    for frame in frames:
+        detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        for addition in (True, False):
+            assert np.array_equal(evidence._holding[addition],
+                                  np.flatnonzero(evidence.scores[addition] > 0))
+            assert np.array_equal(evidence.changed_indices(addition),
+                                  np.flatnonzero(evidence.changed[addition]))
+            seen[addition] = max(seen[addition], evidence.changed_indices(addition).size)
+    assert seen[True] > 0 and seen[False] > 0
+    detector.reset()
+    for addition in (True, False):
+        assert evidence._holding[addition].size == 0
+        assert evidence.changed_indices(addition).size == 0
+
+
+def test_base_lookups_read_false_at_index_minus_one(base):
+    addable = base.lookup('addable')
+    occupied = base.lookup('occupied')
+    assert addable.shape == occupied.shape == (base.occupied.size + 1,)
+    assert not addable[-1] and not occupied[-1]
+    assert np.array_equal(addable[:-1], (base.known & ~base.near_occupied).ravel())
+    assert np.array_equal(occupied[:-1], base.occupied.ravel())
+    assert base.lookup('addable') is addable  # built once
+    with pytest.raises(ChangeDetectionError, match='no voxel lookup'):
+        base.lookup('free')
+
+
+def test_classification_is_reused_only_for_the_same_voxels(base, detector_config,
+                                                            monkeypatch):
+    import scenemem_ros.changes.detector as module
+
+    calls = []
+    original = module.classify
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, 'classify', counting)
+    detector = ChangeDetector(base, detector_config)
+    frames = walk(apartment(without_table=True), count=20)
+    confirmed_frames = 0
+    for frame in frames:
+        detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        confirmed_frames += sum(t.label is not None for t in detector.tracks.values())
+    tracks = [t for t in detector.tracks.values() if t.label is not None]
+    assert tracks and 0 < len(calls) < confirmed_frames  # not once per track and frame
+    track = tracks[0]
+    assert detector._classified(track)
+    track.voxels = track.voxels[:-1]
+    assert not detector._classified(track)
+
+
+def test_check_frame_refuses_non_rigid_poses():
+    camera = PinholeCamera.from_fov(8, 6, 80.0)
+    depth = np.ones((6, 8), np.float32)
+    check_frame(depth, camera, np.eye(4))
+    for broken in (np.diag([1.0, 1.0, 1.01, 1.0]), np.diag([1.0, 1.0, -1.0, 1.0]),
+                   np.eye(4) + np.eye(4, k=-3) * 0.1):
+        with pytest.raises(ChangeDetectionError, match='rigid'):
+            check_frame(depth, camera, broken)
+    with pytest.raises(ChangeDetectionError, match='finite'):
+        check_frame(depth, camera, np.full((4, 4), np.nan))
