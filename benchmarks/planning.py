@@ -2,6 +2,7 @@
 
     python benchmarks/planning.py [--json] [--sizes 400 1000] [--queries 120] [--clients 4]
                                   [--backends scipy compiled] [--no-dds] [--seed 1]
+                                  [--pose-spacings 0 0.5]
 
 For each size, builds an indoor occupancy grid (rooms of 3-6 m, 0.1 m walls, one 0.9 m door per
 wall, furniture; 5 cm cells), then plans between random pairs of free cells:
@@ -14,7 +15,9 @@ wall, furniture; 5 cm cells), then plans between random pairs of free cells:
 * GetPlan latency through DDS: the planner node runs in a child process started with
   ``scenemem_ros.ros.runner.start_nodes(nodes=('planner',))``, this process publishes the map on
   ``/map`` and ``--clients`` threads (one rclpy node each) call ``/scenemem/plan``. DDS stays on
-  loopback (``ros.dds.loopback_environment``).
+  loopback (``ros.dds.loopback_environment``). Measured once per ``--pose-spacings`` value of
+  the planner's ``max_pose_spacing`` (0: one pose per cell; 0.5: turning points and at most
+  0.5 m apart, the same polyline): rclpy's conversion of ~300 poses, not the search, dominates.
 
 Every measurement runs once per search back-end (``--backends``, default: ``scipy``, the
 previous implementation, then ``compiled``, the C A*), side by side in one run, so the ratios
@@ -45,6 +48,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from scenemem_ros.planning import PlannerConfig, PlanningGrid, indoor_occupancy, native, plan
 from scenemem_ros.planning.search import SEARCH_BACKENDS
+from scenemem_ros.planning.waypoints import thin_path
 
 RESOLUTION = 0.05
 NAMESPACE = '/scenemem'
@@ -55,7 +59,8 @@ if sys.argv[4] == 'scipy':
     native.LIBRARY = None  # the planner node then builds and searches with scipy
 from scenemem_ros.ros.runner import start_nodes
 running = start_nodes(nodes=('planner',), namespace=sys.argv[2], domain_id=int(sys.argv[1]),
-                      extra_parameters={'planner': {'planner.robot_radius': float(sys.argv[3])}})
+                      extra_parameters={'planner': {'planner.robot_radius': float(sys.argv[3]),
+                                                    'max_pose_spacing': float(sys.argv[5])}})
 print('ready', flush=True)
 sys.stdin.read()
 running.stop()
@@ -206,8 +211,10 @@ def core_benchmark(size: int, seed: int, count: int, clients: int, checked: int,
 
 
 def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain_id: int,
-                  config: PlannerConfig, requests_per_client: int, backend: str) -> dict:
-    """GetPlan latency through DDS with a planner node in a child process."""
+                  config: PlannerConfig, requests_per_client: int, backend: str,
+                  pose_spacing: float = 0.0) -> dict:
+    """GetPlan latency through DDS with a planner node in a child process (its
+    ``max_pose_spacing`` set to ``pose_spacing``)."""
     from scenemem_ros.ros.dds import apply_environment, loopback_environment
 
     environment = loopback_environment(domain_id)
@@ -222,7 +229,8 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
     from scenemem_ros.ros.scene_memory_node import MAP_QOS
 
     server = subprocess.Popen([sys.executable, '-c', SERVER, str(domain_id), NAMESPACE,
-                               repr(config.robot_radius), backend], stdin=subprocess.PIPE,
+                               repr(config.robot_radius), backend, repr(pose_spacing)],
+                              stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env={**os.environ, **environment},
                               text=True)
     context = rclpy.Context()
@@ -267,8 +275,9 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
             if not caller.wait_for_service(timeout_sec=30.0):
                 raise TimeoutError('the planner service never appeared')
         expected = plan(grid, queries[0].start, queries[0].goal)
+        expected_poses = len(thin_path(expected.path, pose_spacing))
         deadline = time.monotonic() + 60.0
-        while len(call(callers[0], queries[0]).plan.poses) != len(expected.path):
+        while len(call(callers[0], queries[0]).plan.poses) != expected_poses:
             if time.monotonic() > deadline:
                 raise TimeoutError('the planner never received the map')
             time.sleep(0.1)
@@ -354,6 +363,13 @@ def print_table(report: dict) -> None:
               f'{row["concurrent"]["plans_per_s"]:8.0f} {row["success_rate"]:8.1%} '
               f'{row["optimality"]["max_abs_ratio_minus_1"]:10.1e} '
               f'{row["mean_expansions"]:9.0f} {dds_one:>14} {dds_many:>14}')
+    for row in report['results']:
+        for spacing, dds in row.get('dds_by_pose_spacing', {}).items():
+            print(f'{row["size"]:>9} {row["backend"]:>8} through DDS, max_pose_spacing '
+                  f'{spacing} m: {dds["mean_poses"]:.0f} poses per path, 1 client p50/p99 '
+                  f'{dds["single"]["p50_ms"]:.1f}/{dds["single"]["p99_ms"]:.1f} ms, '
+                  f'{report["clients"]} clients {dds["concurrent"]["p50_ms"]:.1f}/'
+                  f'{dds["concurrent"]["p99_ms"]:.1f} ms')
     for ratio in report['ratios']:
         print(f'{ratio["size"]}: {ratio["old"]} / {ratio["new"]} latency ratios: ' +
               ', '.join(f'{name} {value:.1f}x' for name, value in ratio['ratios'].items()))
@@ -369,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='queries compared with the reference solver per size')
     parser.add_argument('--dds-requests', type=int, default=60, help='per client, per size')
     parser.add_argument('--no-dds', action='store_true', help='skip the DDS measurement')
+    parser.add_argument('--pose-spacings', type=float, nargs='+', default=[0.0, 0.5],
+                        help="the planner's max_pose_spacing values measured through DDS, "
+                             '(0: one pose per cell; the first fills the main table)')
     parser.add_argument('--domain-id', type=int, default=1 + os.getpid() % 100)
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--backends', nargs='+', default=['scipy', 'compiled'],
@@ -389,8 +408,12 @@ def main(argv: list[str] | None = None) -> int:
                     reachable = [q for q, r in zip(queries, (plan(grid, q.start, q.goal)
                                                             for q in queries), strict=True)
                                  if r.success]
-                    row['dds'] = dds_benchmark(grid, reachable, args.clients, args.domain_id,
-                                               config, args.dds_requests, backend)
+                    by_spacing = {spacing: dds_benchmark(grid, reachable, args.clients,
+                                                         args.domain_id, config,
+                                                         args.dds_requests, backend, spacing)
+                                  for spacing in args.pose_spacings}
+                    row['dds'] = by_spacing[args.pose_spacings[0]]
+                    row['dds_by_pose_spacing'] = {str(k): v for k, v in by_spacing.items()}
             rows.append(row)
         results += rows
         if len(rows) >= 2:

@@ -19,12 +19,14 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Path
 from nav_msgs.srv import GetPlan
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from scenemem_ros.errors import SceneMemError
 from scenemem_ros.planning import PlannerConfig, PlanningGrid, plan
+from scenemem_ros.planning.waypoints import thin_path
 from scenemem_ros.ros.map_msgs import occupancy_msg_to_grid
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
 from scenemem_ros.ros.scene_memory_node import MAP_QOS
@@ -40,6 +42,12 @@ class PlannerNode(Node):
         super().__init__(node_name, **kwargs)
         declare_config(self, 'planner', PlannerConfig(), RANGES)
         self.declare_parameter('frame_id', 'map')
+        self.declare_parameter('max_pose_spacing', 0.0, ParameterDescriptor(
+            description='metres between the poses of a returned path: 0 sends one pose per grid '
+                        'cell; > 0 sends the turning points and enough of each straight run to '
+                        'keep poses at most this far apart (the same polyline, far fewer '
+                        'poses to convert, send and rebuild)',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=100.0)]))
         self.add_on_set_parameters_callback(validating_callback(self, {'planner': PlannerConfig}))
         self.counters: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -109,11 +117,13 @@ class PlannerNode(Node):
         self.counters['planned'] += 1
         stamp = response.plan.header.stamp
         goal_orientation = request.goal.pose.orientation
-        for x, y in np.asarray(result.path):
+        spacing = float(self.get_parameter('max_pose_spacing').value)
+        path = np.asarray(result.path)
+        for x, y in path[thin_path(path, spacing)].tolist():
             pose = PoseStamped()
             pose.header.frame_id = frame_id
             pose.header.stamp = stamp
-            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.position.x, pose.pose.position.y = x, y
             pose.pose.orientation.w = 1.0
             response.plan.poses.append(pose)
         if response.plan.poses:

@@ -164,3 +164,20 @@ def test_goal_in_an_obstacle_needs_a_tolerance(ros, planner):
     end = grid.point_to_cell(accepted[-1])
     assert grid.free[end[0], end[1]]
     np.testing.assert_allclose(accepted[-1], grid.cell_centre(end))
+
+
+def test_max_pose_spacing_sends_the_same_polyline_with_fewer_poses(ros, planner):
+    node, _, client = planner
+    publish_map(ros, node)
+    start, goal = (-1.55, 0.05), (3.35, -0.65)
+    dense = xy(call(client, request(start, goal)))
+    node.set_parameters([Parameter('max_pose_spacing', value=0.5)])
+    sparse = xy(call(client, request(start, goal)))
+    assert 2 <= len(sparse) < len(dense) / 2
+    np.testing.assert_allclose(sparse[[0, -1]], dense[[0, -1]], atol=1e-12)
+    length = lambda p: np.linalg.norm(np.diff(p, axis=0), axis=1).sum()  # noqa: E731
+    assert length(sparse) == pytest.approx(length(dense), abs=1e-9)
+    assert np.linalg.norm(np.diff(sparse, axis=0), axis=1).max() <= 0.5 + 1e-9
+    refused = node.set_parameters([Parameter('max_pose_spacing', value=-1.0)])
+    assert not refused[0].successful
+    assert node.get_parameter('max_pose_spacing').value == 0.5
