@@ -178,15 +178,19 @@ class RefineConfig:
         prune_share: after prediction (and refinement), an active slot that is the nearest
             surface of fewer than this share of ``depth_points`` depth points is switched off
             (existence 0), like non-maximum suppression in detectors; 0 disables.
+        prune_samples: surface points drawn uniformly by area over the active meshes to decide
+            which slot is nearest each depth point when pruning (0: the meshes' own samples,
+            a fixed number per slot, which under-represents large slots).
     """
 
     steps: int = 0
     learning_rate: float = 0.02
     depth_points: int = 2048
     prune_share: float = 0.005
+    prune_samples: int = 16384
 
     def __post_init__(self) -> None:
-        _non_negative(self, 'steps')
+        _non_negative(self, 'steps', 'prune_samples')
         _positive(self, 'learning_rate', 'depth_points')
         _require(0 <= self.prune_share < 1, self, 'prune_share', 'in [0, 1)')
 

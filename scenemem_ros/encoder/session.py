@@ -217,7 +217,8 @@ class EncoderSession:
                                    self.model.config.max_depth, generator)
             output = refine_slots(self.model, output, targets, refine, loss)
             output = prune_starved(output, targets, refine.prune_share,
-                                   loss.active_threshold)
+                                   loss.active_threshold, self.model.bank.faces,
+                                   refine.prune_samples)
         return output
 
     def encode_frame(self, depth: np.ndarray, camera: PinholeCamera,

@@ -130,3 +130,46 @@ def test_nearest_group_is_the_group_of_the_nearest_sample():
     samples = torch.randn(7, 40, 3, generator=generator) * 2
     brute = (points[:, None, None, :] - samples[None]).norm(dim=-1).amin(dim=2).argmin(dim=1)
     assert torch.equal(nearest_group(points, samples), brute)
+
+
+def test_area_samples_follow_the_area_of_each_mesh():
+    from scenemem_ros.encoder.icosphere import icosphere
+    from scenemem_ros.encoder.refine import area_samples
+
+    sphere = icosphere(1)
+    vertices = torch.as_tensor(sphere.vertices, dtype=torch.float32)
+    faces = torch.as_tensor(sphere.faces, dtype=torch.long)
+    meshes = torch.stack([vertices, 2 * vertices + torch.tensor([5.0, 0, 0])])  # 4x the area
+    points, owner = area_samples(meshes, faces, 20000, torch.Generator().manual_seed(1))
+    assert points.shape == (20000, 3) and owner.shape == (20000,)
+    assert (owner == 1).sum().item() / (owner == 0).sum().item() == pytest.approx(4.0, rel=0.1)
+    radius = (points - torch.tensor([5.0, 0, 0]) * owner[:, None]).norm(dim=1) / (1 + owner)
+    assert radius.max() <= 1.0 + 1e-5 and radius.min() > 0.7  # on the faces, inside the sphere
+
+
+def test_area_ownership_does_not_favour_densely_sampled_small_slots():
+    """A large slot sampled as sparsely as a small one loses points it is nearest to; area
+    sampling gives them back (what encoder.metrics counts)."""
+    from scenemem_ros.encoder.losses import FrameTargets
+    from scenemem_ros.encoder.refine import prune_starved
+    from scenemem_ros.encoder.slots import Slots
+
+    # slot 0: a big square (two triangles) at z = 2; slot 1: a tiny triangle at its corner
+    big = torch.tensor([[-1.0, -1, 2], [1, -1, 2], [1, 1, 2], [-1, 1, 2]])
+    small = torch.tensor([[0.9, 0.9, 2.0], [0.95, 0.9, 2.0], [0.9, 0.95, 2.0], [0.9, 0.9, 2.0]])
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3]])
+    vertices = torch.stack([big, small])[None]  # (1, 2, 4, 3)
+    samples = vertices.clone()  # the meshes' own samples: their 4 corners each
+    grid = torch.linspace(-0.99, 0.99, 60)
+    xs, ys = torch.meshgrid(grid, grid, indexing='ij')
+    points = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.full((3600,), 2.0)], 1)[None]
+    existence = torch.tensor([[0.9, 0.9]])
+    zeros = torch.zeros(1, 2, 3)
+    slots = Slots(zeros, zeros, zeros, torch.zeros(1, 2, 2), existence)
+    output = SlotEncoder(TINY_MODEL)(torch.full((1, 24, 32), 2.0), torch.eye(3)[None])._replace(
+        slots=slots, samples=samples, vertices=vertices)
+    targets = FrameTargets(points, torch.tensor([3600]), torch.zeros(1, 2, 2), torch.eye(3)[None])
+    by_corners = prune_starved(output, targets, share=0.01)
+    assert by_corners.slots.existence[0].tolist() == pytest.approx([0.9, 0.9])
+    by_area = prune_starved(output, targets, share=0.01, faces=faces, surface_samples=4000)
+    assert by_area.slots.existence[0].tolist() == pytest.approx([0.9, 0.0])
