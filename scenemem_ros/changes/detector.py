@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
-from scipy import ndimage
 
 from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.classify import (
@@ -32,12 +31,11 @@ from scenemem_ros.changes.classify import (
     cluster_box,
     similar,
 )
+from scenemem_ros.changes.clusters import cluster_voxels
 from scenemem_ros.changes.config import ChangeDetectorConfig
 from scenemem_ros.changes.evidence import EvidenceGrid, FrameEvidence, compare_frame
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.memory.overrides import Box, Override, OverrideSource
-
-NEIGHBOURS_26 = np.ones((3, 3, 3), dtype=bool)
 
 
 class UpdateAction(enum.Enum):
@@ -152,36 +150,13 @@ class ChangeDetector:
         cached = self._cluster_cache.get(addition)
         if cached is not None and np.array_equal(cached[0], key):
             return list(cached[1])
-        clusters = self._label_clusters(self.evidence.changed_voxels(addition))
+        reach = int(np.ceil(self.config.cluster_gap / 2 / self.base.grid.resolution))
+        clusters = cluster_voxels(key, self.base.grid.shape, reach,
+                                  self.config.min_cluster_voxels)
         for cluster in clusters:
             cluster.setflags(write=False)  # shared with the cache
         self._cluster_cache[addition] = (key, clusters)
         return list(clusters)
-
-    def _label_clusters(self, changed: np.ndarray) -> list[np.ndarray]:
-        nonzero = np.nonzero(changed)
-        reach = int(np.ceil(self.config.cluster_gap / 2 / self.base.grid.resolution))
-        window = tuple(slice(max(int(a.min()) - reach, 0), int(a.max()) + reach + 1)
-                       for a in nonzero)
-        joined = changed[window]
-        if reach:
-            joined = ndimage.binary_dilation(joined, NEIGHBOURS_26, iterations=reach)
-        labels, count = ndimage.label(joined, structure=NEIGHBOURS_26)
-        labels = np.where(changed[window], labels, 0)
-        if count == 0:
-            return []
-        offset = np.array([s.start for s in window])
-        sizes = np.bincount(labels.ravel())
-        clusters = []
-        order = np.argsort(labels.ravel(), kind='stable')
-        starts = np.cumsum(sizes)
-        local = np.stack(np.unravel_index(order, labels.shape), axis=1)
-        for label in range(1, count + 1):
-            if sizes[label] < self.config.min_cluster_voxels:
-                continue
-            members = local[starts[label - 1]:starts[label]] + offset
-            clusters.append(np.ravel_multi_index(members.T, self.base.grid.shape))
-        return clusters
 
     def _follow(self, addition: bool, stamp: float) -> list[OverrideUpdate]:
         updates: list[OverrideUpdate] = []

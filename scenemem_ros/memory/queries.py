@@ -321,6 +321,10 @@ class DepthRenderer:
         self.scene = o3d.t.geometry.RaycastingScene()
         if len(mesh.triangles):
             self.scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
+            # Open3D builds its BVH on the first query: do it now (configure time) rather than
+            # in the first frame, which otherwise takes ~150 ms longer than the rest
+            self.scene.cast_rays(o3d.core.Tensor.from_numpy(
+                np.array([[0, 0, 0, 0, 0, 1]], np.float32)))
 
     def render(self, camera: PinholeCamera, camera_to_world: np.ndarray,
                max_range: float = 20.0) -> np.ndarray:
