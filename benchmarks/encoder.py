@@ -89,7 +89,7 @@ def main() -> int:
                                track=False)
     refined = EncoderSession(path, device=args.device, refine_steps=args.refine_steps,
                              threads=args.threads, track=False)
-    target_ms = TARGET_MS[amortised.device.type]
+    target_ms = TARGET_MS.get(amortised.device.type, TARGET_MS['cpu'])
     amortised_ms = time_session(amortised, frames, args.repeats)
     refined_ms = time_session(refined, frames[:max(1, len(frames) // 2)], 1)
     result = {

@@ -7,6 +7,11 @@ gives, without touching the empty voxels in between: a k-d tree finds the close 
 sparse graph gives the components. Clusters come in the order the dense labelling numbers
 them (by the first voxel of their dilated footprint in C order, clipped at the grid's edge)
 and hold their voxels in ascending flat order.
+
+Cost: the close pairs number up to N * (2 * reach + 1)^3 for N changed voxels; with the
+defaults (10 cm voxels, 0.4 m gap: reach 2) that is at most 125 per voxel, far less than
+dilating the grid. A much finer grid or larger gap over a large changed region would make the
+dense route the cheaper one.
 """
 
 from __future__ import annotations

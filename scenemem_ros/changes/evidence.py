@@ -122,7 +122,7 @@ def sampled_pixels(camera: PinholeCamera, stride: int) -> SampledPixels:
     x, y, z = (np.ascontiguousarray(rays[..., k]) for k in range(3))
     norm = np.linalg.norm(rays, axis=-1)
     columns = np.ascontiguousarray(rays.reshape(-1, 3).T, dtype=np.float64)
-    for array in (x, y, z, norm, columns):
+    for array in (rays, x, y, z, norm, columns):
         array.setflags(write=False)
     return SampledPixels(small, rays, x, y, z, norm, columns)
 

@@ -116,6 +116,8 @@ def run_encoder(args: argparse.Namespace) -> int:
     spec = source = None
     if args.frames is not None and args.save_frames is not None:
         raise SceneMemError('--frames and --save-frames together would only copy the file')
+    if args.save_frames is not None and args.resume:
+        raise SceneMemError('--resume continues a training; --save-frames does not train')
     if args.worlds is not None:
         from scenemem_ros.training.encoder_data import SyntheticSpec
 

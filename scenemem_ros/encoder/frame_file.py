@@ -62,15 +62,15 @@ def load_frame_bank(path: Path) -> FrameBank:
     try:
         with np.load(path, allow_pickle=False) as data:
             version = int(data['format'])
-            if version != FRAME_FILE_FORMAT:
-                raise EncoderError(f'{path}: frame file format {version}, this version reads '
-                                   f'{FRAME_FILE_FORMAT}')
             millimetres = data['depth_mm']
             intrinsics = data['intrinsics']
             camera_to_world = data['camera_to_world']
             clips = data['clips']
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise EncoderError(f'{path} is not a readable frame file: {error}') from error
+    if version != FRAME_FILE_FORMAT:
+        raise EncoderError(f'{path}: frame file format {version}, this version reads '
+                           f'{FRAME_FILE_FORMAT}')
     if millimetres.dtype != np.uint16 or millimetres.ndim != 3:
         raise EncoderError(f'{path}: depth_mm must be (N, H, W) uint16, got '
                            f'{millimetres.dtype} {millimetres.shape}')

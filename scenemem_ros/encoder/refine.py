@@ -66,7 +66,8 @@ def nearest_group(points: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
 def area_samples(vertices: torch.Tensor, faces: torch.Tensor, count: int,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, V, 3) meshes sharing (F, 3) faces -> (count, 3) points drawn uniformly by area over
-    their union (barycentric sampling) and (count,) the mesh each came from."""
+    their union (barycentric sampling) and (count,) the mesh each came from. The torch
+    counterpart of ``encoder.metrics.surface_samples`` (numpy, a density per square metre)."""
     corners = vertices[:, faces]  # (A, F, 3, 3)
     first, second, third = corners.unbind(dim=2)
     areas = 0.5 * torch.linalg.cross(second - first, third - first).norm(dim=-1)  # (A, F)
@@ -93,8 +94,9 @@ def prune_starved(output: SlotOutput, targets: FrameTargets, share: float,
 
     The surfaces are the output's mesh samples (a fixed number per slot), or, with ``faces``
     and ``surface_samples`` > 0, that many points drawn uniformly by area over the active
-    meshes: then a large slot is not under-represented beside a small one, and ownership is
-    what ``encoder.metrics`` counts (nearest surface by area-uniform samples)."""
+    meshes: then a large slot is not under-represented beside a small one, and ownership
+    approximates what ``encoder.metrics`` counts (nearest of area-uniform samples; the metric
+    also gives every slot at least 200 samples, this draw does not)."""
     output = output.detach()
     if share <= 0:
         return output

@@ -13,7 +13,7 @@ import numpy as np
 
 from scenemem_ros.planning.errors import PlanningError
 
-COLLINEAR_TOLERANCE = 1e-9  # relative to the squared step lengths
+COLLINEAR_TOLERANCE = 1e-9  # relative to the product of the two steps' lengths
 
 
 def turning_points(path: np.ndarray) -> np.ndarray:
