@@ -37,8 +37,7 @@ LOW, HIGH = [1.0, 2.0, 0.0], [2.5, 3.0, 1.5]
 @pytest.fixture(scope='module')
 def fresh_process() -> dict:
     """What a fresh interpreter reads from the demo checkpoint's cache (and what it imported)."""
-    if not DEMO.is_file():
-        pytest.skip(f'{DEMO} is not there')
+    assert DEMO.is_file(), f'{DEMO} is bundled with the repository and must be there'
     script = FRESH_PROCESS.format(low=LOW, high=HIGH, heavy=HEAVY)
     output = subprocess.run([sys.executable, '-c', script, str(DEMO)], capture_output=True,
                             text=True, check=True, timeout=300).stdout
