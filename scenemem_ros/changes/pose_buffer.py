@@ -7,7 +7,10 @@ was dropped or is late (a loaded machine drops pose messages long before it drop
 pose 33 ms off on a turning camera turns walls into "changes". So a lookup returns the pose with
 the same stamp (within ``exact_tolerance``), or interpolates between the two poses that bracket
 the stamp (translation linearly, rotation by slerp) when each is within ``max_gap`` of it; a
-stamp newer than every pose waits; anything else is missing.
+stamp newer than every pose waits; anything else is missing. Two bracketing poses further apart
+than a camera can move in the time between them (``max_linear_speed``, ``max_angular_speed``:
+a relocalisation, a replayed bag looping back to its start) are not interpolated: the lookup
+says the pose jumped.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class PoseLookup(Enum):
     INTERPOLATED = 'interpolated'
     WAIT = 'wait'          # no pose at or after the stamp yet: a later one may still come
     MISSING = 'missing'    # the stamp is older than the buffer, or its neighbours are too far
+    JUMPED = 'jumped'      # its neighbours are further apart than the camera can move
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,16 @@ class PoseBufferConfig:
         capacity: poses kept (oldest dropped first).
         exact_tolerance: seconds within which a pose counts as taken at the stamp.
         max_gap: seconds a bracketing pose may be from the stamp for interpolation.
+        max_linear_speed: m/s; bracketing poses further apart than this times the time
+            between them are a jump, not motion, and are not interpolated.
+        max_angular_speed: rad/s; the same for their rotation.
     """
 
     capacity: int = 400
     exact_tolerance: float = 1e-3
     max_gap: float = 0.05
+    max_linear_speed: float = 5.0
+    max_angular_speed: float = 2 * np.pi
 
     def __post_init__(self) -> None:
         if self.capacity < 2:
@@ -52,6 +61,10 @@ class PoseBufferConfig:
             raise ChangeDetectionError(
                 f'PoseBufferConfig needs 0 <= exact_tolerance <= max_gap, got '
                 f'{self.exact_tolerance} and {self.max_gap}')
+        if not (self.max_linear_speed > 0 and self.max_angular_speed > 0):
+            raise ChangeDetectionError(
+                f'PoseBufferConfig speeds must be > 0, got {self.max_linear_speed} m/s and '
+                f'{self.max_angular_speed} rad/s')
 
 
 class PoseBuffer:
@@ -101,9 +114,20 @@ class PoseBuffer:
         t0, t1 = stamps[after - 1], stamps[after]
         if stamp - t0 > config.max_gap or t1 - stamp > config.max_gap:
             return PoseLookup.MISSING, None
-        return PoseLookup.INTERPOLATED, interpolate_pose(self._poses[after - 1],
-                                                         self._poses[after],
-                                                         (stamp - t0) / (t1 - t0))
+        first, second = self._poses[after - 1], self._poses[after]
+        if jumped(first, second, t1 - t0, config):
+            return PoseLookup.JUMPED, None
+        return PoseLookup.INTERPOLATED, interpolate_pose(first, second, (stamp - t0) / (t1 - t0))
+
+
+def jumped(first: np.ndarray, second: np.ndarray, seconds: float,
+           config: PoseBufferConfig) -> bool:
+    """True when two (4, 4) poses ``seconds`` apart differ by more than the camera can move."""
+    distance = float(np.linalg.norm(second[:3, 3] - first[:3, 3]))
+    relative = first[:3, :3].T @ second[:3, :3]
+    angle = float(np.arccos(np.clip((np.trace(relative) - 1) / 2, -1.0, 1.0)))
+    return distance > config.max_linear_speed * seconds or \
+        angle > config.max_angular_speed * seconds
 
 
 def interpolate_pose(first: np.ndarray, second: np.ndarray, fraction: float) -> np.ndarray:

@@ -264,6 +264,10 @@ class ChangeDetectorNode(Node):
             if status is PoseLookup.WAIT and len(self._pending) < (self._pending.maxlen or 0):
                 return
             self._pending.popleft()
+            if status is PoseLookup.JUMPED:
+                self._refuse('pose_jump', f'the poses around depth at {stamp:.3f} s jump further '
+                             'than the camera can move: not interpolated')
+                continue
             if pose is None:
                 self._refuse('no_pose', f'no pose within the slop of depth at {stamp:.3f} s')
                 continue

@@ -57,3 +57,27 @@ def test_time_going_back_starts_over_and_bad_poses_are_refused(buffer):
         buffer.add(1.0, np.full((4, 4), np.nan))
     with pytest.raises(ChangeDetectionError, match='exact_tolerance'):
         PoseBufferConfig(exact_tolerance=0.1, max_gap=0.05)
+
+
+def test_poses_that_jump_are_not_interpolated():
+    """A looped bag or a relocalisation: the neighbours are further apart than a camera moves."""
+    poses = PoseBuffer(PoseBufferConfig(max_gap=0.05))
+    poses.add(0.0, pose(0.0, 0.0))
+    poses.add(2 / 30, pose(0.0, 3.0))  # 6.7 m in 67 ms
+    assert poses.lookup(1 / 30) == (PoseLookup.JUMPED, None)
+    turned = PoseBuffer(PoseBufferConfig(max_gap=0.05))
+    turned.add(0.0, pose(0.0, 0.0))
+    turned.add(2 / 30, pose(np.pi / 2, 0.0))  # 90 degrees in 67 ms: 23.6 rad/s
+    assert turned.lookup(1 / 30) == (PoseLookup.JUMPED, None)
+    status, _ = PoseBuffer(PoseBufferConfig(max_gap=0.05, max_angular_speed=30.0)).lookup(0.0)
+    assert status is PoseLookup.WAIT
+    allowed = PoseBuffer(PoseBufferConfig(max_gap=0.05, max_angular_speed=30.0))
+    allowed.add(0.0, pose(0.0, 0.0))
+    allowed.add(2 / 30, pose(np.pi / 2, 0.0))
+    assert allowed.lookup(1 / 30)[0] is PoseLookup.INTERPOLATED
+
+
+@pytest.mark.parametrize('field', ['max_linear_speed', 'max_angular_speed'])
+def test_speeds_must_be_positive(field):
+    with pytest.raises(ChangeDetectionError, match='speeds must be > 0'):
+        PoseBufferConfig(**{field: 0.0})

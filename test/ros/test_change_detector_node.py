@@ -127,13 +127,18 @@ def test_depth_whose_pose_was_dropped_gets_an_interpolated_pose(ros, blocked_doo
     frames, _ = blocked_doorway_frames
     node, sender = ready_detector(ros, slots_every=0)
     stamps = [frames[0].stamp + k / 30 for k in range(5)]
+    poses = []  # a camera sliding 2 cm a frame (0.6 m/s) past the first view
+    for k in range(5):
+        moved = frames[0].camera_to_world.copy()
+        moved[:3, 3] += (0.02 * k, 0.0, 0.0)
+        poses.append(moved)
     for k, stamp in enumerate(stamps):  # poses 0, 2 and 4 only; depth for every stamp
         if k % 2 == 0:
-            sender.pose.publish(matrix_to_pose_msg(frames[k].camera_to_world, stamp, 'map'))
+            sender.pose.publish(matrix_to_pose_msg(poses[k], stamp, 'map'))
     sender.info.publish(camera_to_camera_info(frames[0].camera, stamps[0]))
     time.sleep(0.3)
-    for k, stamp in enumerate(stamps[:4]):
-        sender.depth.publish(array_to_depth_msg(frames[k].depth, '32FC1', stamp))
+    for stamp in stamps[:4]:
+        sender.depth.publish(array_to_depth_msg(frames[0].depth, '32FC1', stamp))
     assert wait_for(lambda: node.counters['frames'] == 4), dict(node.counters)
     assert node.counters['pose_interpolated'] == 2 and node.counters['no_pose'] == 0
 
@@ -254,3 +259,21 @@ def test_fuzz_1000_malformed_messages_then_every_node_answers(ros):
         future = client.call_async(request)
         assert wait_for(future.done, 20.0), f'{client.srv_name} stopped answering'
     assert future.result().plan.poses == []  # a default request (0,0)->(0,0) is answered
+
+
+def test_depth_between_poses_that_jump_is_refused_not_interpolated(ros, blocked_doorway_frames):
+    """A looped bag: the pose after the gap is the walk's first again, metres away."""
+    frames, _ = blocked_doorway_frames
+    node, sender = ready_detector(ros, slots_every=0)
+    stamps = [frames[0].stamp + k / 30 for k in range(3)]
+    far = frames[0].camera_to_world.copy()
+    far[:3, 3] += (3.0, 0.0, 0.0)
+    sender.pose.publish(matrix_to_pose_msg(frames[0].camera_to_world, stamps[0], 'map'))
+    sender.pose.publish(matrix_to_pose_msg(far, stamps[2], 'map'))  # stamps[1]'s pose dropped
+    sender.info.publish(camera_to_camera_info(frames[0].camera, stamps[0]))
+    time.sleep(0.3)
+    for stamp in stamps:
+        sender.depth.publish(array_to_depth_msg(frames[0].depth, '32FC1', stamp))
+    assert wait_for(lambda: node.counters['frames'] == 2 and node.counters['pose_jump'] == 1), \
+        dict(node.counters)
+    assert node.counters['pose_interpolated'] == 0
