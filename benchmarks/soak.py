@@ -50,6 +50,7 @@ def main() -> int:
     from nav_msgs.srv import GetPlan
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
+    from visualization_msgs.msg import Marker, MarkerArray
 
     from scenemem_ros.ros.conversions import (
         array_to_depth_msg,
@@ -78,6 +79,15 @@ def main() -> int:
         info_pub = client.create_publisher(CameraInfo, '/camera/depth/camera_info', qos)
         pose_pub = client.create_publisher(PoseStamped, '/camera/pose', qos)
         planner = client.create_client(GetPlan, '/scenemem/plan')
+        override_labels: dict[str, str] = {}
+
+        def on_updates(array: MarkerArray) -> None:
+            for marker in array.markers:
+                if marker.action == Marker.ADD:
+                    body = json.loads(marker.text)
+                    override_labels.setdefault(body['id'], body.get('label', ''))
+
+        client.create_subscription(MarkerArray, '/scenemem/override_updates', on_updates, 100)
         while detector.detector is None:
             time.sleep(0.1)
         period = 1.0 / args.rate
@@ -108,6 +118,7 @@ def main() -> int:
         processed = detector.counters['frames']
         updates = detector.counters['updates']
         maps = running.nodes['scene_memory'].counters['map_published']
+        counters = dict(detector.counters)
     finally:
         running.stop()
     warm = next((mb for t, mb in samples if t >= 60.0), samples[0][1])
@@ -115,15 +126,18 @@ def main() -> int:
     results = {'minutes': args.minutes, 'rate_hz': args.rate, 'image_width': args.width,
                'published': index, 'processed': processed, 'plans_requested': plans,
                'override_updates': updates, 'map_published': maps,
+               'distinct_overrides': len(override_labels), 'override_labels': override_labels,
                'rss_start_mb': samples[0][1], 'rss_after_warmup_mb': warm, 'rss_end_mb': end,
                'growth_after_warmup_pct': 100.0 * (end - warm) / warm,
+               'no_pose': counters.get('no_pose', 0), 'pose_jump': counters.get('pose_jump', 0),
+               'detector_counters': counters,
                'samples': samples}
     if args.json:
         print(json.dumps(results))
         return 0
     print(f'{"soak":<30} {"value":>10}')
     for key in ('minutes', 'rate_hz', 'published', 'processed', 'plans_requested',
-                'override_updates', 'map_published',
+                'override_updates', 'distinct_overrides', 'map_published', 'no_pose', 'pose_jump',
                 'rss_start_mb', 'rss_after_warmup_mb', 'rss_end_mb', 'growth_after_warmup_pct'):
         value = results[key]
         print(f'{key:<30} {value:>10.1f}' if isinstance(value, float) else

@@ -114,7 +114,9 @@ class ChangeDetectorNode(Node):
         self.encoder: Any = None
         self._slot_request: tuple[np.ndarray, PinholeCamera, np.ndarray, float] | None = None
         self._slot_lock = threading.Lock()
-        group = MutuallyExclusiveCallbackGroup()
+        self._input_lock = threading.Lock()    # guards _poses and _pending
+        group = MutuallyExclusiveCallbackGroup()         # depth processing, one at a time
+        input_group = MutuallyExclusiveCallbackGroup()   # poses, CameraInfo: never wait on depth
         try:
             qos = depth_qos(str(self.get_parameter('depth_qos').value))
         except SceneMemError as error:
@@ -123,9 +125,10 @@ class ChangeDetectorNode(Node):
         self.create_subscription(Image, '/camera/depth/image_rect', self._on_depth, qos,
                                  callback_group=group)
         self.create_subscription(CameraInfo, '/camera/depth/camera_info', self._on_info, qos,
-                                 callback_group=group)
+                                 callback_group=input_group)
         self.create_subscription(PoseStamped, '/camera/pose', self._on_pose, 50,
-                                 callback_group=group)
+                                 callback_group=input_group)
+        self._pose_arrived = self.create_guard_condition(self._drain, callback_group=group)
         self._updates = self.create_publisher(MarkerArray, 'override_updates', 100)
         self._status = self.create_publisher(String, 'status', 10)
         self._slots = self.create_publisher(MarkerArray, 'slots', 2)
@@ -236,14 +239,19 @@ class ChangeDetectorNode(Node):
                                                f'expected {world!r} (no tf lookup)')
             return
         try:
-            self._poses.add(header_seconds(msg), pose_msg_to_matrix(msg))  # time going back
-        except SceneMemError as error:                                   # starts it over
+            stamp, pose = header_seconds(msg), pose_msg_to_matrix(msg)
+            with self._input_lock:
+                self._poses.add(stamp, pose)   # time going back starts the buffer over
+                waiting = bool(self._pending)
+        except SceneMemError as error:
             self._refuse('bad_pose', f'pose refused: {error}')
             return
-        self._drain()
+        if waiting:   # a depth image waits for this pose: drain on the depth callback group
+            self._pose_arrived.trigger()
 
     def _on_depth(self, msg: Image) -> None:
-        self._pending.append(msg)
+        with self._input_lock:
+            self._pending.append(msg)
         self._drain()
 
     def _pose_at(self, stamp: float) -> tuple[PoseLookup, np.ndarray | None]:
@@ -257,13 +265,18 @@ class ChangeDetectorNode(Node):
         return status, pose
 
     def _drain(self) -> None:
-        while self._pending:
-            msg = self._pending[0]
-            stamp = header_seconds(msg)
-            status, pose = self._pose_at(stamp)
-            if status is PoseLookup.WAIT and len(self._pending) < (self._pending.maxlen or 0):
-                return
-            self._pending.popleft()
+        """Process the waiting depth images whose pose is known (runs on the depth group only,
+        so poses keep arriving on their own group while a frame is processed)."""
+        while True:
+            with self._input_lock:
+                if not self._pending:
+                    return
+                msg = self._pending[0]
+                stamp = header_seconds(msg)
+                status, pose = self._pose_at(stamp)
+                if status is PoseLookup.WAIT and len(self._pending) < (self._pending.maxlen or 0):
+                    return
+                self._pending.popleft()
             if status is PoseLookup.JUMPED:
                 self._refuse('pose_jump', f'the poses around depth at {stamp:.3f} s jump further '
                              'than the camera can move: not interpolated')

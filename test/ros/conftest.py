@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 import pytest
 import rclpy  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 
 from scenemem_ros.data.frame import Frame, Sequence  # noqa: E402
 from scenemem_ros.geometry.camera import PinholeCamera  # noqa: E402
@@ -38,12 +38,13 @@ class RosHarness:
         namespace: a unique topic prefix (``/t<hex>``) for this test.
     """
 
-    def __init__(self, domain_id: int) -> None:
+    def __init__(self, domain_id: int, threads: int = 1) -> None:
         self.domain_id = domain_id
         self.namespace = f'/t{uuid.uuid4().hex[:12]}'
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context) if threads == 1 else \
+            MultiThreadedExecutor(num_threads=threads, context=self.context)
         self._nodes = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -112,3 +113,14 @@ def make_sequence(count: int = 4, height: int = 48, width: int = 64, seed: int =
 @pytest.fixture
 def sequence_factory():
     return make_sequence
+
+
+@pytest.fixture
+def ros_threaded(ros_env):
+    """A :class:`RosHarness` spinning on a 2-thread MultiThreadedExecutor, as the node
+    executables do."""
+    harness = RosHarness(ros_env, threads=2)
+    try:
+        yield harness
+    finally:
+        harness.close()

@@ -277,3 +277,47 @@ def test_depth_between_poses_that_jump_is_refused_not_interpolated(ros, blocked_
     assert wait_for(lambda: node.counters['frames'] == 2 and node.counters['pose_jump'] == 1), \
         dict(node.counters)
     assert node.counters['pose_interpolated'] == 0
+
+
+def test_depth_waiting_for_its_pose_is_processed_when_the_pose_arrives(ros,
+                                                                        blocked_doorway_frames):
+    frames, _ = blocked_doorway_frames
+    node, sender = ready_detector(ros, slots_every=0)
+    frame = frames[0]
+    sender.info.publish(camera_to_camera_info(frame.camera, frame.stamp))
+    sender.pose.publish(matrix_to_pose_msg(frame.camera_to_world, frame.stamp - 0.02, 'map'))
+    time.sleep(0.2)
+    sender.depth.publish(array_to_depth_msg(frame.depth, '32FC1', frame.stamp))
+    time.sleep(0.5)   # newer than every pose: it waits, nothing else arrives on depth
+    assert node.counters['frames'] == 0 and node.counters['no_pose'] == 0, dict(node.counters)
+    sender.pose.publish(matrix_to_pose_msg(frame.camera_to_world, frame.stamp, 'map'))
+    assert wait_for(lambda: node.counters['frames'] == 1), dict(node.counters)
+
+
+def test_poses_keep_arriving_while_a_slow_frame_is_processed(ros_threaded,
+                                                              blocked_doorway_frames):
+    """A pose stream must not queue behind depth processing: a driver's pose publisher keeps
+    only its last few messages, so poses the node takes late are poses lost."""
+    frames, _ = blocked_doorway_frames
+    node, sender = ready_detector(ros_threaded, slots_every=0)
+    detector = node.detector
+    processing = {'started': 0.0, 'ended': 0.0, 'poses_seen_during': 0}
+    real_process = detector.process
+
+    def slow_process(*args, **kwargs):
+        processing['started'] = time.monotonic()
+        time.sleep(1.5)   # a frame far slower than the pose rate
+        processing['poses_seen_during'] = len(node._poses)
+        processing['ended'] = time.monotonic()
+        return real_process(*args, **kwargs)
+
+    detector.process = slow_process
+    frame = frames[0]
+    sender.frame(frame)
+    assert wait_for(lambda: processing['started'] > 0)
+    for k in range(1, 31):
+        sender.pose.publish(matrix_to_pose_msg(frame.camera_to_world, frame.stamp + k / 30,
+                                               'map'))
+        time.sleep(0.01)
+    assert wait_for(lambda: processing['ended'] > 0)
+    assert processing['poses_seen_during'] == 31, processing
