@@ -29,6 +29,7 @@ from scenemem_ros.planning import PlannerConfig, PlanningGrid, plan
 from scenemem_ros.planning.waypoints import thin_path
 from scenemem_ros.ros.map_msgs import occupancy_msg_to_grid
 from scenemem_ros.ros.params import declare_config, read_config, validating_callback
+from scenemem_ros.ros.path_msgs import path_poses
 from scenemem_ros.ros.scene_memory_node import MAP_QOS
 from scenemem_ros.ros.spin import spin_node
 
@@ -115,19 +116,11 @@ class PlannerNode(Node):
                                       f'{result.message}')
             return response
         self.counters['planned'] += 1
-        stamp = response.plan.header.stamp
-        goal_orientation = request.goal.pose.orientation
         spacing = float(self.get_parameter('max_pose_spacing').value)
         path = np.asarray(result.path)
-        for x, y in path[thin_path(path, spacing)].tolist():
-            pose = PoseStamped()
-            pose.header.frame_id = frame_id
-            pose.header.stamp = stamp
-            pose.pose.position.x, pose.pose.position.y = x, y
-            pose.pose.orientation.w = 1.0
-            response.plan.poses.append(pose)
-        if response.plan.poses:
-            response.plan.poses[-1].pose.orientation = goal_orientation
+        response.plan.poses = path_poses(path[thin_path(path, spacing)], frame_id,
+                                         response.plan.header.stamp,
+                                         request.goal.pose.orientation)
         if self._path_publisher.get_subscription_count() > 0:  # converting ~300 poses
             self._path_publisher.publish(response.plan)  # costs ms; skip it unheard
         return response
