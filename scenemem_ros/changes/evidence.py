@@ -203,6 +203,17 @@ def _sampled(depth: np.ndarray, camera: PinholeCamera, stride: int,
     return observed, pixels, valid
 
 
+def _beyond_range(observed: np.ndarray, config: ChangeDetectorConfig) -> np.ndarray:
+    """(h, w) depth -> (h, w) bool: finite returns at or beyond ``max_range``, not on a depth
+    edge (flying pixels between a near edge and the far background are not trusted)."""
+    with np.errstate(invalid='ignore'):
+        beyond = np.isfinite(observed) & (observed >= config.max_range)
+        if not beyond.any():
+            return beyond
+        usable = np.where(np.isfinite(observed) & (observed > config.min_range), observed, np.nan)
+    return beyond & ~depth_edge_mask(usable, config.edge_jump)
+
+
 def _voxel_rays(grid: VoxelGrid, pixels: SampledPixels, pose: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(3, h * w) float64 world directions of the pixels' rays in voxels per metre of depth,
@@ -282,6 +293,14 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
         margin = config.margin + config.margin_per_m2 * np.square(sparse)
         farther = usable & (sparse > expected + margin)
         agreeing = usable & (np.abs(sparse - expected) <= margin)
+        # a return from beyond max_range is too noisy to place a surface, but it says the ray
+        # got at least that far: past any surface the memory expects clearly nearer (a glimpse
+        # through a new doorway into the room behind it)
+        beyond = _beyond_range(sparse, config) & has_expected & \
+            (expected + config.margin + config.margin_per_m2 * config.max_range ** 2
+             < config.max_range)
+        farther |= beyond & (_incidence(expected, coarse.x, coarse.y, coarse.z, coarse.norm)
+                             >= config.min_incidence)
     # the expected surface point, pushed half a voxel behind the surface along the ray
     behind = expected + 0.5 * grid.resolution
     flat = _voxel_image(grid, rays, behind)

@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     changes.add_argument('--config', type=Path, help='YAML of ChangeDetectorConfig fields')
     changes.add_argument('--unchanged-frames', type=int, default=300,
                          help='length of the unchanged replay (0: skip it)')
+    changes.add_argument('--pose-noise', type=float, nargs=2, default=(0.0, 0.0),
+                         metavar=('METRES', 'DEGREES'),
+                         help='jitter the poses the detector gets (not the ones ground truth '
+                              'uses) by Gaussian noise of this standard deviation per axis and '
+                              'in rotation angle, independently per frame: localisation error')
     add_json_flag(changes)
     changes.set_defaults(func=run_changes)
 
@@ -76,7 +81,9 @@ def run_changes(args: argparse.Namespace) -> int:
     config = config_from_dict(ChangeDetectorConfig, read_yaml(args.config)) if args.config \
         else ChangeDetectorConfig()
     results = evaluate_changes(args.model, _world_folders(args.world), args.scene, config,
-                               ChangeEvalConfig(unchanged_frames=args.unchanged_frames))
+                               ChangeEvalConfig(unchanged_frames=args.unchanged_frames,
+                                                pose_noise_m=args.pose_noise[0],
+                                                pose_noise_deg=args.pose_noise[1]))
     emit(args, results, changes_table)
     return 0
 

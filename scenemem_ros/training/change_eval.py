@@ -11,9 +11,14 @@ the memory. Definitions (../shared/guide/design.md):
   rasterised on the detector's voxel grid, compared voxel by voxel.
 - false overrides per 1000 frames: distinct overrides ever published while replaying a fresh
   walk (another trajectory seed, sensor noise on) through the unchanged world.
-- frames to detect: from the first frame in which at least ``sight_pixels`` depth pixels land
-  in a ground-truth region to the first publication of the override that matches (kind and
-  IoU); ``frames_to_first_override`` counts to the first override of any kind that touches a
+- frames to detect: from the change's first sight to the first publication of the override
+  that matches (kind and IoU). First sight is the first frame in which at least
+  ``sight_pixels`` pixels *show* the change: the world before and after it, rendered clean from
+  that frame's pose, differ there by more than ``sight_tolerance`` and the surface seen before
+  or after lies in a ground-truth region (pixels that merely land in a region's box on surface
+  the change left alone, such as a new room's wall beside its new doorway, are not a sight; a
+  world folder without ``after_world`` falls back to counting depth pixels in the regions);
+  ``frames_to_first_override`` counts to the first override of any kind that touches a
   region (the robot is warned there, before the box has grown enough to match).
   ``frames_after_all_seen`` (reported beside it, not instead) counts to the same publication
   from the first frame by which *every* region has had its first sight: a move cannot be told
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from scenemem_ros.changes import (
     BaseGeometry,
@@ -42,9 +48,10 @@ from scenemem_ros.data.frame import Frame
 from scenemem_ros.errors import SceneMemError
 from scenemem_ros.memory.checkpoint import load_memory
 from scenemem_ros.memory.overrides import Box, Override
-from scenemem_ros.training.synthesis import AFTER_BAG, CHANGE_FILE, WORLD_DIR
+from scenemem_ros.training.synthesis import AFTER_BAG, AFTER_WORLD_DIR, CHANGE_FILE, WORLD_DIR
 from scenemem_ros.world import load_change, load_world, plan_trajectory, render_sequence
 from scenemem_ros.world.changes import ChangeRecord
+from scenemem_ros.world.render import render_clean_depths
 
 MATCH_IOU = 0.25
 
@@ -56,12 +63,43 @@ class ChangeEvalConfig:
     Attributes:
         unchanged_frames: length of the fresh walk through the unchanged world (0: none).
         unchanged_seed_offset: its trajectory seed is the world's seed plus this.
-        sight_pixels: depth pixels inside a region that make a first sight.
+        sight_pixels: pixels showing the change that make a first sight.
+        sight_tolerance: metres by which the depth before and after must differ for a pixel to
+            show the change.
+        pose_noise_m, pose_noise_deg: standard deviation of the Gaussian jitter added to each
+            pose the detector gets (metres per axis; degrees of rotation about a random axis),
+            drawn independently per frame from ``pose_noise_seed``: localisation error. Ground
+            truth (first sight) keeps the true poses.
     """
 
     unchanged_frames: int = 300
     unchanged_seed_offset: int = 1000
     sight_pixels: int = 50
+    sight_tolerance: float = 0.10
+    pose_noise_m: float = 0.0
+    pose_noise_deg: float = 0.0
+    pose_noise_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.pose_noise_m >= 0 and self.pose_noise_deg >= 0):
+            raise SceneMemError(f'pose noise must be >= 0, got {self.pose_noise_m} m and '
+                                f'{self.pose_noise_deg} deg')
+
+
+def jittered_poses(poses: np.ndarray, eval_config: ChangeEvalConfig) -> np.ndarray:
+    """(N, 4, 4) poses -> (N, 4, 4) with the config's localisation jitter (unchanged at 0)."""
+    poses = np.array(poses, dtype=np.float64)
+    if eval_config.pose_noise_m == 0 and eval_config.pose_noise_deg == 0:
+        return poses
+    rng = np.random.default_rng(eval_config.pose_noise_seed)
+    count = len(poses)
+    axes = rng.normal(size=(count, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    angles = np.deg2rad(rng.normal(scale=eval_config.pose_noise_deg, size=count))
+    rotations = Rotation.from_rotvec(axes * angles[:, None]).as_matrix()
+    poses[:, :3, :3] = rotations @ poses[:, :3, :3]
+    poses[:, :3, 3] += rng.normal(scale=eval_config.pose_noise_m, size=(count, 3))
+    return poses
 
 
 def _as_box(region: Any) -> Box:
@@ -101,33 +139,79 @@ def voxel_counts(overrides: list[Override], record: ChangeRecord,
     return int((pred & truth).sum()), int(pred.sum()), int(truth.sum())
 
 
-def first_sight(frames: list[Frame], record: ChangeRecord, min_pixels: int) -> int | None:
-    """Index of the first frame with ``min_pixels`` depth pixels inside a changed region."""
+def _in_boxes(points: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    inside = np.zeros(len(points), dtype=bool)
+    for box in boxes:
+        inside |= np.all((points >= box.minimum) & (points <= box.maximum), axis=1)
+    return inside
+
+
+def _world_points(frame: Frame, depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    points = frame.camera.rays().numpy()[valid] * depth[valid][:, None]
+    pose = frame.camera_to_world
+    return points @ pose[:3, :3].T + pose[:3, 3]
+
+
+def sight_pixels(frame: Frame, boxes: list[Box], clean: tuple[np.ndarray, np.ndarray] | None,
+                 tolerance: float) -> int:
+    """Pixels of ``frame`` that show a change inside ``boxes``: with ``clean`` = the (H, W)
+    depths of the world before and after the change from this pose, pixels where they differ by
+    more than ``tolerance`` and either surface lies in a box; without, depth pixels in a box."""
+    if clean is None:
+        assert frame.depth is not None
+        valid = np.isfinite(frame.depth)
+        return int(_in_boxes(_world_points(frame, frame.depth, valid), boxes).sum())
+    before, after = clean
+    both = np.isfinite(before) & np.isfinite(after)
+    with np.errstate(invalid='ignore'):
+        differs = np.where(both, np.abs(after - before) > tolerance,
+                           np.isfinite(before) != np.isfinite(after))
+    shown = np.zeros(before.shape, dtype=bool)
+    for depth in (before, after):
+        valid = differs & np.isfinite(depth)
+        shown[valid] |= _in_boxes(_world_points(frame, depth, valid), boxes)
+    return int(shown.sum())
+
+
+def first_sight(frames: list[Frame], record: ChangeRecord, min_pixels: int,
+                clean: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                tolerance: float = 0.10) -> int | None:
+    """Index of the first frame with ``min_pixels`` pixels showing the change (see
+    :func:`sight_pixels`; ``clean`` holds each frame's before and after depths)."""
     boxes = [_as_box(r) for r in record.regions]
     for index, frame in enumerate(frames):
         if frame.depth is None:
             continue
-        rays = frame.camera.rays().numpy()
-        valid = np.isfinite(frame.depth)
-        points = rays[valid] * frame.depth[valid][:, None]
-        pose = frame.camera_to_world
-        world = points @ pose[:3, :3].T + pose[:3, 3]
-        inside = np.zeros(len(world), dtype=bool)
-        for box in boxes:
-            inside |= np.all((world >= box.minimum) & (world <= box.maximum), axis=1)
-        if inside.sum() >= min_pixels:
+        pair = None if clean is None else clean[index]
+        if sight_pixels(frame, boxes, pair, tolerance) >= min_pixels:
             return index
     return None
 
 
-def replay(detector: ChangeDetector, frames: list[Frame]) -> tuple[dict[str, int], list[float]]:
-    """Run the frames; returns {override id: frame of its first publication} and frame times."""
+def clean_depth_pairs(world_dir: Path, frames: list[Frame]
+                      ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Each frame's clean depth in the world before and after the change (None without an
+    ``after_world`` folder)."""
+    if not (world_dir / AFTER_WORLD_DIR).is_dir() or not frames:
+        return None
+    poses = np.stack([f.camera_to_world for f in frames])
+    camera = frames[0].camera
+    before = render_clean_depths(load_world(world_dir / WORLD_DIR), camera, poses)
+    after = render_clean_depths(load_world(world_dir / AFTER_WORLD_DIR), camera, poses)
+    return list(zip(before, after, strict=True))
+
+
+def replay(detector: ChangeDetector, frames: list[Frame], eval_config: ChangeEvalConfig
+           ) -> tuple[dict[str, int], list[float]]:
+    """Run the frames (poses jittered by the config); returns {override id: frame of its
+    first publication} and frame times."""
     published: dict[str, int] = {}
     seconds = []
+    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config)
     for index, frame in enumerate(frames):
         if frame.depth is None:
             raise SceneMemError('the change detector needs depth frames')
-        report = detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        report = detector.process(frame.depth, frame.camera, poses[index], frame.stamp)
         seconds.append(report.seconds)
         for update in report.updates:
             if update.action is UpdateAction.PUT:
@@ -151,17 +235,20 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
     detector = ChangeDetector(base, config)
     log: list[tuple[int, Override]] = []
     seconds = []
+    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config)
     for index, frame in enumerate(frames):
         assert frame.depth is not None
-        report = detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        report = detector.process(frame.depth, frame.camera, poses[index], frame.stamp)
         seconds.append(report.seconds)
         log += [(index, u.override) for u in report.updates
                 if u.action is UpdateAction.PUT and u.override is not None]
     live = list(detector.live_overrides().values())
     found = [o for o in live if matches(o, record)]
-    sight = first_sight(frames, record, eval_config.sight_pixels)
-    sights = [first_sight(frames, replace(record, regions=(region,)), eval_config.sight_pixels)
-              for region in record.regions]
+    clean = clean_depth_pairs(world_dir, frames)
+    sight = first_sight(frames, record, eval_config.sight_pixels, clean,
+                        eval_config.sight_tolerance)
+    sights = [first_sight(frames, replace(record, regions=(region,)), eval_config.sight_pixels,
+                          clean, eval_config.sight_tolerance) for region in record.regions]
     all_seen = None if None in sights else max(s for s in sights if s is not None)
     published = _first_match_frame(log, record)
     touching = next((i for i, o in log if max(_as_box(r).intersection_over_union(o.region)
@@ -192,7 +279,7 @@ def unchanged_replay(base: BaseGeometry, config: ChangeDetectorConfig, world_dir
                        min(eval_config.unchanged_frames, len(walk.stamps))).round().astype(int)
     walk = type(walk)(walk.stamps[keep], walk.camera_to_world[keep])
     frames = list(render_sequence(world, walk, camera))
-    published, seconds = replay(ChangeDetector(base, config), frames)
+    published, seconds = replay(ChangeDetector(base, config), frames, eval_config)
     return {'world': str(world_dir), 'frames': len(frames), 'false_overrides': len(published),
             'ms_per_frame_p50': float(np.median(seconds) * 1e3)}
 
@@ -220,7 +307,10 @@ def evaluate_changes(model: Path, worlds: list[Path], scene: str | None = None,
     camera = read_sequence_bag(Path(worlds[0]) / AFTER_BAG).sequence[0].camera
     unchanged = unchanged_replay(base, config, Path(worlds[0]), eval_config, camera) \
         if eval_config.unchanged_frames else None
-    return summarise(per_world, unchanged, time.perf_counter() - started)
+    results = summarise(per_world, unchanged, time.perf_counter() - started)
+    results['pose_noise'] = {'metres': eval_config.pose_noise_m,
+                             'degrees': eval_config.pose_noise_deg}
+    return results
 
 
 def _prf(tp: int, fp: int, positives: int) -> tuple[float, float, float]:

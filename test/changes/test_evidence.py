@@ -257,3 +257,22 @@ def test_check_frame_refuses_non_rigid_poses():
             check_frame(depth, camera, broken)
     with pytest.raises(ChangeDetectionError, match='finite'):
         check_frame(depth, camera, np.full((4, 4), np.nan))
+
+
+def test_returns_beyond_max_range_are_rays_past_a_nearer_expected_wall(base, detector_config):
+    """A glimpse through a new doorway: the room behind is further than max_range, so its
+    depth places no surface, but the rays did pass where the memory has a wall."""
+    frame = walk(apartment(), count=4, width=160, height=120, noise=0.0)[1]
+    middle = (slice(40, 80), slice(60, 100))
+    assert np.nanmax(frame.depth[middle]) < detector_config.max_range - 0.6
+    far, dropped = frame.depth.copy(), frame.depth.copy()
+    far[middle] = detector_config.max_range + 2.0
+    dropped[middle] = np.nan
+    seen = compare_frame(base, detector_config, far, frame.camera, frame.camera_to_world)
+    blind = compare_frame(base, detector_config, dropped, frame.camera, frame.camera_to_world)
+    assert seen.removed_pixels >= blind.removed_pixels + 200
+    assert np.setdiff1d(seen.removed, blind.removed).size >= 10
+    near = frame.depth.copy()
+    near[middle] = 0.5 * frame.depth[middle]      # nearer than the wall: no removal at all
+    assert compare_frame(base, detector_config, near, frame.camera,
+                         frame.camera_to_world).removed_pixels <= blind.removed_pixels
