@@ -55,6 +55,10 @@ class ChangeDetectorConfig:
             otherwise at most once per ``republish_interval`` seconds, so that a box that
             keeps being reshaped slightly does not republish the map on every frame.
         republish_interval: see above (s; 0: no damping).
+        pose_jitter_deg: how far (degrees of view) the camera pose may be off, jitter of the
+            localisation included. Removal evidence is not taken within this angle of a depth
+            edge of the memory's expected image, and the depth margin grows by the depth change
+            such a turn makes on a slanted surface (0: poses are exact).
         removal_every: compare with the memory's expected depth (the ray cast that removals
             need) on every n-th frame only; additions are looked for on every frame. Frames
             without the comparison leave removal evidence as it is.
@@ -91,6 +95,7 @@ class ChangeDetectorConfig:
     urgent_iou: float = 0.5
     republish_interval: float = 5.0
     removal_every: int = 1
+    pose_jitter_deg: float = 0.0
 
     def stride(self, image_width: int, target_width: int) -> int:
         """The pixel stride that leaves about ``target_width`` columns of an image."""
@@ -113,7 +118,7 @@ class ChangeDetectorConfig:
         non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2',
                         'edge_jump', 'floor_snap',
                         'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period',
-                        'strong_pixels', 'republish_interval')
+                        'strong_pixels', 'republish_interval', 'pose_jitter_deg')
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '

@@ -24,6 +24,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.config import ChangeDetectorConfig
@@ -214,6 +215,17 @@ def _beyond_range(observed: np.ndarray, config: ChangeDetectorConfig) -> np.ndar
     return beyond & ~depth_edge_mask(usable, config.edge_jump)
 
 
+def _near_expected_edge(expected: np.ndarray, camera: PinholeCamera,
+                        config: ChangeDetectorConfig, jitter: float) -> np.ndarray:
+    """(h, w) expected depth -> (h, w) bool: within ``jitter`` radians of view of a depth edge
+    of the memory's expected image (where a slightly wrong pose looks past an object's side)."""
+    edges = depth_edge_mask(expected, config.edge_jump) & np.isfinite(expected)
+    radius = int(np.ceil(jitter * max(camera.fx, camera.fy)))
+    if radius <= 0 or not edges.any():
+        return edges
+    return ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool), iterations=radius)
+
+
 def _voxel_rays(grid: VoxelGrid, pixels: SampledPixels, pose: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(3, h * w) float64 world directions of the pixels' rays in voxels per metre of depth,
@@ -286,11 +298,14 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
         rays = _voxel_rays(grid, coarse, pose)
     expected = base.renderer.render(coarse.camera, pose, max_range=config.max_range + 1.0)
     has_expected = np.isfinite(expected)
-    usable &= has_expected & (_incidence(expected, coarse.x, coarse.y, coarse.z, coarse.norm)
-                              >= config.min_incidence)
-    with np.errstate(invalid='ignore', over='ignore'):
+    cosine = _incidence(expected, coarse.x, coarse.y, coarse.z, coarse.norm)
+    usable &= has_expected & (cosine >= config.min_incidence)
+    jitter = np.deg2rad(config.pose_jitter_deg)
+    with np.errstate(invalid='ignore', over='ignore', divide='ignore'):
         # NaN where the depth is (only usable pixels count)
         margin = config.margin + config.margin_per_m2 * np.square(sparse)
+        if jitter > 0:   # a view off by ``jitter`` meets a slanted surface nearer or further
+            margin = margin + expected * jitter * np.sqrt(1 - np.square(cosine)) / cosine
         farther = usable & (sparse > expected + margin)
         agreeing = usable & (np.abs(sparse - expected) <= margin)
         # a return from beyond max_range is too noisy to place a surface, but it says the ray
@@ -299,8 +314,9 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
         beyond = _beyond_range(sparse, config) & has_expected & \
             (expected + config.margin + config.margin_per_m2 * config.max_range ** 2
              < config.max_range)
-        farther |= beyond & (_incidence(expected, coarse.x, coarse.y, coarse.z, coarse.norm)
-                             >= config.min_incidence)
+        farther |= beyond & (cosine >= config.min_incidence)
+    if jitter > 0:   # next to an expected depth edge a view off by ``jitter`` sees past it
+        farther &= ~_near_expected_edge(expected, coarse.camera, config, jitter)
     # the expected surface point, pushed half a voxel behind the surface along the ray
     behind = expected + 0.5 * grid.resolution
     flat = _voxel_image(grid, rays, behind)

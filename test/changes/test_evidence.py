@@ -276,3 +276,31 @@ def test_returns_beyond_max_range_are_rays_past_a_nearer_expected_wall(base, det
     near[middle] = 0.5 * frame.depth[middle]      # nearer than the wall: no removal at all
     assert compare_frame(base, detector_config, near, frame.camera,
                          frame.camera_to_world).removed_pixels <= blind.removed_pixels
+
+
+def _turned(pose: np.ndarray, degrees: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    turned = pose.copy()
+    turned[:3, :3] = Rotation.from_euler('z', degrees, degrees=True).as_matrix() @ pose[:3, :3]
+    return turned
+
+
+def test_pose_jitter_guard_keeps_a_misaligned_view_from_looking_like_removals(base):
+    """With the pose 2 degrees off, object sides and slanted surfaces read farther than the
+    memory says; the guard takes most of that away and keeps a real removal (the table)."""
+    exact = ChangeDetectorConfig()
+    guarded = ChangeDetectorConfig(pose_jitter_deg=2.0)
+    spurious = {False: 0, True: 0}
+    for frame in walk(apartment(), count=12, width=320, height=240):
+        off = _turned(frame.camera_to_world, 2.0)
+        for guard, config in ((False, exact), (True, guarded)):
+            spurious[guard] += compare_frame(base, config, frame.depth, frame.camera,
+                                             off).removed_pixels
+    assert spurious[False] > 1000
+    assert spurious[True] <= 0.05 * spurious[False], spurious
+    real = 0
+    for frame in walk(apartment(without_table=True), count=12, width=160, height=120):
+        real += compare_frame(base, guarded, frame.depth, frame.camera,
+                              frame.camera_to_world).removed.size
+    assert real >= 10
