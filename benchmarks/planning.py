@@ -2,7 +2,7 @@
 
     python benchmarks/planning.py [--json] [--sizes 400 1000] [--queries 120] [--clients 4]
                                   [--backends scipy compiled] [--no-dds] [--seed 1]
-                                  [--pose-spacings 0 0.5]
+                                  [--pose-spacings 0 0.5] [--client-processes]
 
 For each size, builds an indoor occupancy grid (rooms of 3-6 m, 0.1 m walls, one 0.9 m door per
 wall, furniture; 5 cm cells), then plans between random pairs of free cells:
@@ -18,6 +18,8 @@ wall, furniture; 5 cm cells), then plans between random pairs of free cells:
   loopback (``ros.dds.loopback_environment``). Measured once per ``--pose-spacings`` value of
   the planner's ``max_pose_spacing`` (0: one pose per cell; 0.5: turning points and at most
   0.5 m apart, the same polyline): rclpy's conversion of ~300 poses, not the search, dominates.
+  With ``--client-processes`` the ``--clients`` callers are also run as separate processes (one
+  rclpy node each, like separate navigation stacks), so they do not share one GIL.
 
 Every measurement runs once per search back-end (``--backends``, default: ``scipy``, the
 previous implementation, then ``compiled``, the C A*), side by side in one run, so the ratios
@@ -64,6 +66,50 @@ running = start_nodes(nodes=('planner',), namespace=sys.argv[2], domain_id=int(s
 print('ready', flush=True)
 sys.stdin.read()
 running.stop()
+"""
+# one GetPlan client in its own process: reads its spec (JSON line), says 'ready' after a first
+# answered call, waits for 'go', then prints its latencies (s) and pose counts as one JSON line
+CLIENT = """
+import json, sys, threading, time
+import rclpy
+from nav_msgs.srv import GetPlan
+from rclpy.executors import SingleThreadedExecutor
+spec = json.loads(sys.stdin.readline())
+context = rclpy.Context()
+rclpy.init(context=context, domain_id=spec['domain_id'])
+node = rclpy.create_node('bench_process_client_%d' % spec['number'], context=context)
+client = node.create_client(GetPlan, spec['service'])
+executor = SingleThreadedExecutor(context=context)
+executor.add_node(node)
+spinner = threading.Thread(target=executor.spin, daemon=True)
+spinner.start()
+def call(query):
+    request = GetPlan.Request()
+    for pose, (x, y) in ((request.start, query[:2]), (request.goal, query[2:])):
+        pose.header.frame_id = 'map'
+        pose.pose.position.x, pose.pose.position.y = x, y
+        pose.pose.orientation.w = 1.0
+    done = threading.Event()
+    future = client.call_async(request)
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(60.0):
+        raise TimeoutError('GetPlan did not answer')
+    return future.result()
+assert client.wait_for_service(timeout_sec=30.0), 'the planner service never appeared'
+call(spec['queries'][0])
+print('ready', flush=True)
+sys.stdin.readline()
+latencies, poses = [], []
+for query in spec['queries']:
+    began = time.perf_counter()
+    response = call(query)
+    latencies.append(time.perf_counter() - began)
+    poses.append(len(response.plan.poses))
+print(json.dumps({'latencies': latencies, 'poses': poses}), flush=True)
+executor.shutdown(timeout_sec=5.0)
+spinner.join(timeout=10.0)
+node.destroy_node()
+rclpy.try_shutdown(context=context)
 """
 
 
@@ -212,9 +258,10 @@ def core_benchmark(size: int, seed: int, count: int, clients: int, checked: int,
 
 def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain_id: int,
                   config: PlannerConfig, requests_per_client: int, backend: str,
-                  pose_spacing: float = 0.0) -> dict:
+                  pose_spacing: float = 0.0, client_processes: bool = False) -> dict:
     """GetPlan latency through DDS with a planner node in a child process (its
-    ``max_pose_spacing`` set to ``pose_spacing``)."""
+    ``max_pose_spacing`` set to ``pose_spacing``): one client alone, ``clients`` client threads
+    of this process at once, and (``client_processes``) ``clients`` client processes at once."""
     from scenemem_ros.ros.dds import apply_environment, loopback_environment
 
     environment = loopback_environment(domain_id)
@@ -308,10 +355,14 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
             thread.join()
         elapsed = time.perf_counter() - began
         flat = [value for values in latencies for value in values]
-        return {'single': percentiles(single),
-                'concurrent': {**percentiles(flat), 'plans_per_s': len(flat) / elapsed},
-                'mean_poses': float(np.mean(poses)),
-                'empty_responses': int(sum(p == 0 for p in poses))}
+        report = {'single': percentiles(single),
+                  'concurrent': {**percentiles(flat), 'plans_per_s': len(flat) / elapsed},
+                  'mean_poses': float(np.mean(poses)),
+                  'empty_responses': int(sum(p == 0 for p in poses))}
+        if client_processes:
+            report['concurrent_processes'] = process_clients(
+                queries, clients, domain_id, requests_per_client, environment)
+        return report
     finally:
         executor.shutdown(timeout_sec=5.0)
         if spinner.is_alive():
@@ -325,6 +376,50 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
             server.wait(timeout=20.0)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def process_clients(queries: list[Query], clients: int, domain_id: int, requests: int,
+                    environment: dict[str, str]) -> dict[str, float]:
+    """GetPlan latency percentiles with ``clients`` client processes (one rclpy node each, as
+    separate navigation stacks would be) calling at once, each ``requests`` times."""
+    procs = [subprocess.Popen([sys.executable, '-c', CLIENT], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env={**os.environ, **environment},
+                              text=True) for _ in range(clients)]
+    try:
+        for number, proc in enumerate(procs):
+            offset = number * len(queries) // clients
+            mine = [queries[(offset + i) % len(queries)] for i in range(requests)]
+            spec = {'domain_id': domain_id, 'number': number, 'service': f'{NAMESPACE}/plan',
+                    'queries': [[*q.start, *q.goal] for q in mine]}
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(spec) + '\n')
+            proc.stdin.flush()
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != 'ready':
+                raise RuntimeError('a client process failed to start')
+        began = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write('go\n')
+            proc.stdin.flush()
+        answers = []
+        for proc in procs:
+            assert proc.stdout is not None
+            answers.append(json.loads(proc.stdout.readline()))
+        elapsed = time.perf_counter() - began
+    finally:
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=20.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    flat = [value for answer in answers for value in answer['latencies']]
+    poses = [count for answer in answers for count in answer['poses']]
+    return {**percentiles(flat), 'plans_per_s': len(flat) / elapsed,
+            'empty_responses': int(sum(p == 0 for p in poses))}
 
 
 def latency_ratios(old: dict, new: dict) -> dict:
@@ -369,7 +464,11 @@ def print_table(report: dict) -> None:
                   f'{spacing} m: {dds["mean_poses"]:.0f} poses per path, 1 client p50/p99 '
                   f'{dds["single"]["p50_ms"]:.1f}/{dds["single"]["p99_ms"]:.1f} ms, '
                   f'{report["clients"]} clients {dds["concurrent"]["p50_ms"]:.1f}/'
-                  f'{dds["concurrent"]["p99_ms"]:.1f} ms')
+                  f'{dds["concurrent"]["p99_ms"]:.1f} ms' + (
+                      f', {report["clients"]} client processes '
+                      f'{dds["concurrent_processes"]["p50_ms"]:.1f}/'
+                      f'{dds["concurrent_processes"]["p99_ms"]:.1f} ms'
+                      if 'concurrent_processes' in dds else ''))
     for ratio in report['ratios']:
         print(f'{ratio["size"]}: {ratio["old"]} / {ratio["new"]} latency ratios: ' +
               ', '.join(f'{name} {value:.1f}x' for name, value in ratio['ratios'].items()))
@@ -388,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--pose-spacings', type=float, nargs='+', default=[0.0, 0.5],
                         help="the planner's max_pose_spacing values measured through DDS, "
                              '(0: one pose per cell; the first fills the main table)')
+    parser.add_argument('--client-processes', action='store_true',
+                        help='also measure the clients as separate processes (one node each)')
     parser.add_argument('--domain-id', type=int, default=1 + os.getpid() % 100)
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--backends', nargs='+', default=['scipy', 'compiled'],
@@ -410,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
                                  if r.success]
                     by_spacing = {spacing: dds_benchmark(grid, reachable, args.clients,
                                                          args.domain_id, config,
-                                                         args.dds_requests, backend, spacing)
+                                                         args.dds_requests, backend, spacing,
+                                                         args.client_processes)
                                   for spacing in args.pose_spacings}
                     row['dds'] = by_spacing[args.pose_spacings[0]]
                     row['dds_by_pose_spacing'] = {str(k): v for k, v in by_spacing.items()}

@@ -129,6 +129,32 @@ def cluster_box(base: BaseGeometry, config: ChangeDetectorConfig, voxels: np.nda
     return Box(tuple(low), tuple(high))
 
 
+def opening_to_floor(base: BaseGeometry, config: ChangeDetectorConfig, box: Box,
+                     surface_in_place: np.ndarray) -> Box:
+    """A new room's box dropped to the floor, unless wall has been seen in place below it.
+
+    A new room is entered through an opening that reaches the floor, and the lower part of
+    that opening is often hidden behind furniture when the camera first looks through it. A
+    wall seen standing below the opening (``surface_in_place``, flat voxel indices' flags of
+    ``EvidenceGrid``) means it is no passage at that height, and the box is left as seen.
+    """
+    low, high = np.array(box.minimum), np.array(box.maximum)
+    if low[2] <= config.floor_height:
+        return box
+    grid = base.grid
+    origin, resolution = np.asarray(grid.origin), grid.resolution
+    first = np.clip(np.floor((low - origin) / resolution + 1e-6).astype(int), 0, grid.shape)
+    last = np.clip(np.ceil((high - origin) / resolution - 1e-6).astype(int), 0, grid.shape)
+    floor = int(np.clip(np.floor((config.floor_height - origin[2]) / resolution), 0,
+                        grid.shape[2]))
+    below = surface_in_place.reshape(grid.shape)[first[0]:last[0], first[1]:last[1],
+                                                 floor:first[2]]
+    if below.any():
+        return box
+    low[2] = config.floor_height
+    return Box(tuple(low), tuple(high))
+
+
 def across_doorway(base: BaseGeometry, box: Box, reach: float = 0.5) -> Box:
     """A blocked doorway's box widened across the wall to cover the wall's thickness.
 

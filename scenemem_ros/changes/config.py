@@ -28,6 +28,12 @@ class ChangeDetectorConfig:
             removal, that at most a quarter as many see where the memory has it) counts as
             changed at once instead of after ``on_frames`` frames; a glimpse through a new
             doorway or of a new object is then enough (0: off).
+        strong_cluster_voxels: removal voxels that each at least ``min_pixels`` pixels see
+            through (and at most a quarter as many see where the memory has it) and that form
+            one 26-connected patch of at least this many voxels in a single frame count as
+            changed at once, however few pixels each has: a glimpse through a new doorway
+            near the edge of the range, where rays are sparse, is then enough. The misaligned
+            views of a jittered pose see past depth edges in thin strips, far smaller (0: off).
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).
@@ -74,6 +80,7 @@ class ChangeDetectorConfig:
     edge_jump: float = 0.05
     min_pixels: int = 2
     strong_pixels: int = 8
+    strong_cluster_voxels: int = 32
     on_frames: int = 3
     max_score: int = 6
     min_cluster_voxels: int = 16
@@ -118,7 +125,8 @@ class ChangeDetectorConfig:
         non_negative = ('cluster_gap', 'min_incidence', 'min_range', 'margin', 'margin_per_m2',
                         'edge_jump', 'floor_snap',
                         'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period',
-                        'strong_pixels', 'republish_interval', 'pose_jitter_deg')
+                        'strong_pixels', 'strong_cluster_voxels', 'republish_interval',
+                        'pose_jitter_deg')
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '

@@ -29,6 +29,7 @@ from scenemem_ros.changes.classify import (
     across_doorway,
     classify,
     cluster_box,
+    opening_to_floor,
     similar,
 )
 from scenemem_ros.changes.clusters import cluster_voxels
@@ -210,6 +211,9 @@ class ChangeDetector:
                     track.box = cluster_box(self.base, self.config, track.voxels)
                     if track.label is ChangeLabel.DOORWAY_BLOCKED:
                         track.box = across_doorway(self.base, track.box)
+                    elif track.label is ChangeLabel.NEW_ROOM:
+                        track.box = opening_to_floor(self.base, self.config, track.box,
+                                                     self.evidence.surface_in_place)
                     track.classified = track.voxels
                 confirmed.append(track)
         return confirmed

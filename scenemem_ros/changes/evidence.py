@@ -15,7 +15,9 @@ seen as the memory says (seen through for an addition, seen again for a removal)
 score >= ``on_frames`` are *changed*; they stay changed until the score falls back to 0. A voxel
 that ``strong_pixels`` pixels support in a single frame is changed at once (its score jumps to
 ``on_frames``): a clear glimpse through a new doorway is enough, while the thin, sparse support
-that sensor noise gives a voxel still has to recur over frames.
+that sensor noise gives a voxel still has to recur over frames. So does a patch of at least
+``strong_cluster_voxels`` adjacent removal voxels seen through in one frame, whatever their
+pixel counts (a new doorway glimpsed near the edge of the range).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from scenemem_ros.changes.base import BaseGeometry
+from scenemem_ros.changes.clusters import cluster_voxels
 from scenemem_ros.changes.config import ChangeDetectorConfig
 from scenemem_ros.changes.errors import ChangeDetectionError
 from scenemem_ros.geometry.camera import PinholeCamera
@@ -50,7 +53,8 @@ class FrameEvidence:
         added_pixels, removed_pixels: pixels of each case before the per-voxel threshold.
         strong_added, strong_removed: the subsets of ``added`` and ``removed`` with at least
             ``strong_pixels`` supporting pixels (removals: and at most a quarter as many that
-            met the memory's surface); empty when ``strong_pixels`` is 0.
+            met the memory's surface; or in a patch of ``strong_cluster_voxels``, see
+            ``_strong_patches``); empty when both are 0.
         removals_compared: False when this frame skipped the comparison with the expected
             depth (``removal_every``): its removal evidence is empty and means nothing.
     """
@@ -167,6 +171,15 @@ def _votes(flat: np.ndarray, min_pixels: int, strong_pixels: int
     voxels, counts = np.unique(flat, return_counts=True)  # sparse: no grid-sized arrays
     strong = voxels[counts >= strong_pixels] if strong_pixels else np.zeros(0, np.int64)
     return voxels[counts >= min_pixels], strong
+
+
+def _strong_patches(voxels: np.ndarray, shape: tuple[int, ...], min_voxels: int) -> np.ndarray:
+    """(N,) sorted flat voxel indices -> (M,) sorted subset lying in 26-connected patches of at
+    least ``min_voxels`` voxels."""
+    if voxels.size < min_voxels:
+        return np.zeros(0, np.int64)
+    patches = cluster_voxels(voxels, shape, 0, min_voxels)
+    return np.sort(np.concatenate(patches)) if patches else np.zeros(0, np.int64)
 
 
 def _paired_counts(first: np.ndarray, second: np.ndarray
@@ -325,8 +338,13 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     agreeing_flat = flat[agreeing & on_surface]
     voxels, through, met = _paired_counts(removed_flat, agreeing_flat)
     removed = voxels[(through >= config.min_pixels) & (through >= 2 * met)]
-    strong_removed = voxels[(through >= config.strong_pixels) & (through >= 4 * met)] \
+    clear = through >= 4 * met
+    strong_removed = voxels[(through >= config.strong_pixels) & clear] \
         if config.strong_pixels else np.zeros(0, np.int64)
+    if config.strong_cluster_voxels:
+        patches = _strong_patches(voxels[(through >= config.min_pixels) & clear], grid.shape,
+                                  config.strong_cluster_voxels)
+        strong_removed = np.union1d(strong_removed, patches)
     confirmed = voxels[(met >= config.min_pixels) & (met > through)]
     return FrameEvidence(added=added, removed=removed, confirmed=confirmed,
                          compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
@@ -377,6 +395,8 @@ class EvidenceGrid:
         # date by ``update`` (sparse: no pass over the whole grid per frame)
         self._holding = {True: np.zeros(0, np.int64), False: np.zeros(0, np.int64)}
         self._changed = {True: np.zeros(0, np.int64), False: np.zeros(0, np.int64)}
+        # memory surface voxels whose latest comparison found the surface in place
+        self.surface_in_place = np.zeros(size, bool)
 
     def update(self, evidence: FrameEvidence, depth: np.ndarray, camera: PinholeCamera,
                camera_to_world: np.ndarray) -> None:
@@ -386,6 +406,9 @@ class EvidenceGrid:
                                           (False, evidence.removed, evidence.strong_removed)):
             if not (addition or evidence.removals_compared):
                 continue
+            if not addition:
+                self.surface_in_place[evidence.confirmed] = True
+                self.surface_in_place[evidence.removed] = False
             scores = self.scores[addition]
             held = self._holding[addition]
             holding = held[~np.isin(held, support, assume_unique=True)]
@@ -421,7 +444,7 @@ class EvidenceGrid:
         return indices
 
     def reset(self) -> None:
-        for array in (*self.scores.values(), *self.changed.values()):
+        for array in (*self.scores.values(), *self.changed.values(), self.surface_in_place):
             array[:] = 0
         for sets in (self._holding, self._changed):
             for addition in sets:

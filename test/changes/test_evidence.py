@@ -10,9 +10,12 @@ index agreed).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from change_scenes import apartment, walk
+from scipy import ndimage
 
 from scenemem_ros.changes import ChangeDetectionError, ChangeDetector, ChangeDetectorConfig
 from scenemem_ros.changes.evidence import (
@@ -104,12 +107,28 @@ def reference_compare_frame(base, config, depth, camera, camera_to_world):
     agreeing_flat = reference_voxels(grid, rays[agreeing], behind[agreeing], pose)
     agreeing_flat = agreeing_flat[base.occupied.ravel()[agreeing_flat]]
     voxels, through, met = reference_paired_counts(removed_flat, agreeing_flat)
+    strong_removed = voxels[(through >= config.strong_pixels) & (through >= 4 * met)]
+    if config.strong_cluster_voxels:
+        strong_removed = np.union1d(strong_removed, reference_patches(
+            voxels[(through >= config.min_pixels) & (through >= 4 * met)], grid.shape,
+            config.strong_cluster_voxels))
     return FrameEvidence(
         added=added, removed=voxels[(through >= config.min_pixels) & (through >= 2 * met)],
         confirmed=voxels[(met >= config.min_pixels) & (met > through)],
         compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
         removed_pixels=int(removed_flat.size), strong_added=strong_added,
-        strong_removed=voxels[(through >= config.strong_pixels) & (through >= 4 * met)])
+        strong_removed=strong_removed)
+
+
+def reference_patches(voxels, shape, min_voxels):
+    """Voxels in 26-connected components of at least ``min_voxels``, by dense labelling."""
+    dense = np.zeros(int(np.prod(shape)), bool)
+    dense[voxels] = True
+    labels, _ = ndimage.label(dense.reshape(shape), structure=np.ones((3, 3, 3)))
+    labels = labels.ravel()
+    sizes = np.bincount(labels)
+    keep = voxels[sizes[labels[voxels]] >= min_voxels] if voxels.size else voxels
+    return keep.astype(np.int64)
 
 
 # ---------------------------------------------------------------- tests
@@ -195,7 +214,10 @@ def test_evidence_grid_keeps_its_sparse_sets_in_step(base, detector_config):
     frames += walk(apartment(), count=30, noise=0.003)  # ... and everything back again
     seen = {True: 0, False: 0}
     for frame in frames:
-        detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        report = detector.process(frame.depth, frame.camera, frame.camera_to_world, frame.stamp)
+        # the latest verdict on each memory surface voxel
+        assert evidence.surface_in_place[report.evidence.confirmed].all()
+        assert not evidence.surface_in_place[report.evidence.removed].any()
         for addition in (True, False):
             assert np.array_equal(evidence._holding[addition],
                                   np.flatnonzero(evidence.scores[addition] > 0))
@@ -203,7 +225,9 @@ def test_evidence_grid_keeps_its_sparse_sets_in_step(base, detector_config):
                                   np.flatnonzero(evidence.changed[addition]))
             seen[addition] = max(seen[addition], evidence.changed_indices(addition).size)
     assert seen[True] > 0 and seen[False] > 0
+    assert evidence.surface_in_place.any()
     detector.reset()
+    assert not evidence.surface_in_place.any()
     for addition in (True, False):
         assert evidence._holding[addition].size == 0
         assert evidence.changed_indices(addition).size == 0
@@ -304,3 +328,23 @@ def test_pose_jitter_guard_keeps_a_misaligned_view_from_looking_like_removals(ba
         real += compare_frame(base, guarded, frame.depth, frame.camera,
                               frame.camera_to_world).removed.size
     assert real >= 10
+
+
+def test_a_patch_seen_through_in_one_frame_counts_at_once(base, detector_config):
+    """A far glimpse through a new doorway gives each voxel few pixels, but as one large
+    patch; those voxels are strong. A pose 1 degree off gives no such patch."""
+    frame = walk(apartment(), count=4, width=160, height=120, noise=0.0)[0]
+    far = frame.depth.copy()
+    far[40:80, 60:100] = detector_config.max_range + 2.0
+    patches_off = replace(detector_config, strong_cluster_voxels=0)
+    seen = compare_frame(base, detector_config, far, frame.camera, frame.camera_to_world)
+    per_voxel = compare_frame(base, patches_off, far, frame.camera, frame.camera_to_world)
+    extra = np.setdiff1d(seen.strong_removed, per_voxel.strong_removed)
+    assert extra.size >= detector_config.strong_cluster_voxels
+    assert np.isin(seen.strong_removed, seen.removed).all()
+    assert np.array_equal(seen.removed, per_voxel.removed)
+    for frame in walk(apartment(), count=12, width=320, height=240):
+        off = _turned(frame.camera_to_world, 1.0)
+        assert np.array_equal(
+            compare_frame(base, detector_config, frame.depth, frame.camera, off).strong_removed,
+            compare_frame(base, patches_off, frame.depth, frame.camera, off).strong_removed)
