@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help='jitter the poses the detector gets (not the ones ground truth '
                               'uses) by Gaussian noise of this standard deviation per axis and '
                               'in rotation angle, independently per frame: localisation error')
+    changes.add_argument('--pose-drift', type=float, nargs=3, default=(0.0, 0.0, 10.0),
+                         metavar=('METRES', 'DEGREES', 'SECONDS'),
+                         help="a 2D localiser's slowly varying error: x, y and yaw offsets of "
+                              'this standard deviation that follow a first-order Gauss-Markov '
+                              'process with this time constant')
     add_json_flag(changes)
     changes.set_defaults(func=run_changes)
 
@@ -83,7 +88,10 @@ def run_changes(args: argparse.Namespace) -> int:
     results = evaluate_changes(args.model, _world_folders(args.world), args.scene, config,
                                ChangeEvalConfig(unchanged_frames=args.unchanged_frames,
                                                 pose_noise_m=args.pose_noise[0],
-                                                pose_noise_deg=args.pose_noise[1]))
+                                                pose_noise_deg=args.pose_noise[1],
+                                                pose_drift_m=args.pose_drift[0],
+                                                pose_drift_deg=args.pose_drift[1],
+                                                pose_drift_s=args.pose_drift[2]))
     emit(args, results, changes_table)
     return 0
 

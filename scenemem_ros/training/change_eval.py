@@ -70,6 +70,10 @@ class ChangeEvalConfig:
             pose the detector gets (metres per axis; degrees of rotation about a random axis),
             drawn independently per frame from ``pose_noise_seed``: localisation error. Ground
             truth (first sight) keeps the true poses.
+        pose_drift_m, pose_drift_deg, pose_drift_s: a 2D localiser's slowly varying error
+            instead (or on top): x, y and yaw offsets of these standard deviations (metres per
+            axis, degrees) that follow a first-order Gauss-Markov process with this time
+            constant (seconds, on the frames' stamps), so consecutive frames are off alike.
     """
 
     unchanged_frames: int = 300
@@ -79,16 +83,52 @@ class ChangeEvalConfig:
     pose_noise_m: float = 0.0
     pose_noise_deg: float = 0.0
     pose_noise_seed: int = 0
+    pose_drift_m: float = 0.0
+    pose_drift_deg: float = 0.0
+    pose_drift_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not (self.pose_noise_m >= 0 and self.pose_noise_deg >= 0):
             raise SceneMemError(f'pose noise must be >= 0, got {self.pose_noise_m} m and '
                                 f'{self.pose_noise_deg} deg')
+        if not (self.pose_drift_m >= 0 and self.pose_drift_deg >= 0 and self.pose_drift_s > 0):
+            raise SceneMemError(f'pose drift needs sizes >= 0 and a time constant > 0, got '
+                                f'{self.pose_drift_m} m, {self.pose_drift_deg} deg, '
+                                f'{self.pose_drift_s} s')
 
 
-def jittered_poses(poses: np.ndarray, eval_config: ChangeEvalConfig) -> np.ndarray:
-    """(N, 4, 4) poses -> (N, 4, 4) with the config's localisation jitter (unchanged at 0)."""
+def gauss_markov(stamps: np.ndarray, sigma: float, time_constant: float, count: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """(N,) seconds -> (N, count) zero-mean first-order Gauss-Markov samples of standard
+    deviation ``sigma``, correlated ``exp(-dt / time_constant)`` between consecutive stamps."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    values = np.zeros((len(stamps), count))
+    if len(stamps) == 0 or sigma == 0:
+        return values
+    values[0] = rng.normal(scale=sigma, size=count)
+    for i in range(1, len(stamps)):
+        keep = np.exp(-max(stamps[i] - stamps[i - 1], 0.0) / time_constant)
+        values[i] = keep * values[i - 1] + \
+            np.sqrt(1 - keep * keep) * rng.normal(scale=sigma, size=count)
+    return values
+
+
+def jittered_poses(poses: np.ndarray, eval_config: ChangeEvalConfig,
+                   stamps: np.ndarray | None = None) -> np.ndarray:
+    """(N, 4, 4) poses and their (N,) stamps (s; needed for drift) -> (N, 4, 4) with the
+    config's localisation jitter and drift (unchanged at 0)."""
     poses = np.array(poses, dtype=np.float64)
+    if eval_config.pose_drift_m or eval_config.pose_drift_deg:
+        if stamps is None or len(stamps) != len(poses):
+            raise SceneMemError('pose drift needs one stamp per pose')
+        rng = np.random.default_rng([eval_config.pose_noise_seed, 1])
+        shift = gauss_markov(stamps, eval_config.pose_drift_m, eval_config.pose_drift_s, 2,
+                             rng)
+        yaw = gauss_markov(stamps, np.deg2rad(eval_config.pose_drift_deg),
+                           eval_config.pose_drift_s, 1, rng)[:, 0]
+        turns = Rotation.from_euler('z', yaw[:, None]).as_matrix()
+        poses[:, :3, :3] = turns @ poses[:, :3, :3]
+        poses[:, :2, 3] += shift
     if eval_config.pose_noise_m == 0 and eval_config.pose_noise_deg == 0:
         return poses
     rng = np.random.default_rng(eval_config.pose_noise_seed)
@@ -207,7 +247,8 @@ def replay(detector: ChangeDetector, frames: list[Frame], eval_config: ChangeEva
     first publication} and frame times."""
     published: dict[str, int] = {}
     seconds = []
-    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config)
+    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config,
+                           np.array([f.stamp for f in frames]))
     for index, frame in enumerate(frames):
         if frame.depth is None:
             raise SceneMemError('the change detector needs depth frames')
@@ -235,7 +276,8 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
     detector = ChangeDetector(base, config)
     log: list[tuple[int, Override]] = []
     seconds = []
-    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config)
+    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config,
+                           np.array([f.stamp for f in frames]))
     for index, frame in enumerate(frames):
         assert frame.depth is not None
         report = detector.process(frame.depth, frame.camera, poses[index], frame.stamp)
@@ -310,6 +352,9 @@ def evaluate_changes(model: Path, worlds: list[Path], scene: str | None = None,
     results = summarise(per_world, unchanged, time.perf_counter() - started)
     results['pose_noise'] = {'metres': eval_config.pose_noise_m,
                              'degrees': eval_config.pose_noise_deg}
+    results['pose_drift'] = {'metres': eval_config.pose_drift_m,
+                             'degrees': eval_config.pose_drift_deg,
+                             'time_constant_s': eval_config.pose_drift_s}
     return results
 
 

@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 
 from scenemem_ros.data.frame import Frame
+from scenemem_ros.errors import SceneMemError
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.memory.overrides import Box
-from scenemem_ros.training.change_eval import ChangeEvalConfig, evaluate_changes, sight_pixels
+from scenemem_ros.training.change_eval import (
+    ChangeEvalConfig,
+    evaluate_changes,
+    gauss_markov,
+    jittered_poses,
+    sight_pixels,
+)
 
 MODEL = Path(__file__).resolve().parents[2] / 'models' / 'memory_demo.npz'
 CAMERA = PinholeCamera(fx=10.0, fy=10.0, cx=4.0, cy=3.0, width=8, height=6)
@@ -88,3 +95,34 @@ def test_first_sight_ignores_the_box_before_the_change_is_in_view(blocked_world)
     # with an impossible tolerance no pixel ever shows the change
     assert strict['worlds'][0]['first_sight_frame'] is None
     assert results['worlds'][0]['first_sight_frame'] is not None
+
+
+def test_gauss_markov_has_its_spread_and_its_memory():
+    rng = np.random.default_rng(3)
+    stamps = np.arange(20000) * 0.1
+    values = gauss_markov(stamps, 0.05, 2.0, 2, rng)
+    assert values.shape == (20000, 2)
+    assert np.allclose(values.std(axis=0), 0.05, rtol=0.1)
+    lag = 10   # 1 s apart: correlation exp(-1 / 2)
+    correlation = np.mean(values[lag:] * values[:-lag]) / np.mean(values * values)
+    assert correlation == pytest.approx(np.exp(-0.5), abs=0.05)
+    assert not gauss_markov(stamps[:5], 0.0, 2.0, 1, rng).any()
+
+
+def test_pose_drift_is_planar_and_slow_and_jitter_is_not():
+    count = 400
+    poses = np.repeat(np.eye(4)[None], count, axis=0)
+    poses[:, 2, 3] = 1.2
+    stamps = np.arange(count) / 30.0
+    drift = jittered_poses(poses, ChangeEvalConfig(pose_drift_m=0.05, pose_drift_deg=1.0,
+                                                   pose_drift_s=5.0), stamps)
+    assert np.array_equal(drift[:, 2, 3], poses[:, 2, 3])        # height untouched
+    assert np.allclose(drift[:, 2, :3], [0, 0, 1])               # no pitch or roll
+    steps = np.linalg.norm(np.diff(drift[:, :2, 3], axis=0), axis=1)
+    assert 0 < np.median(steps) < 0.01                           # slow: ~5 cm over seconds
+    jitter = jittered_poses(poses, ChangeEvalConfig(pose_noise_m=0.05))
+    assert np.median(np.linalg.norm(np.diff(jitter[:, :2, 3], axis=0), axis=1)) > 0.03
+    with pytest.raises(SceneMemError, match='stamp'):
+        jittered_poses(poses, ChangeEvalConfig(pose_drift_m=0.05))
+    with pytest.raises(SceneMemError, match='time constant'):
+        ChangeEvalConfig(pose_drift_s=0.0)
