@@ -136,7 +136,9 @@ def opening_to_floor(base: BaseGeometry, config: ChangeDetectorConfig, box: Box,
     A new room is entered through an opening that reaches the floor, and the lower part of
     that opening is often hidden behind furniture when the camera first looks through it. A
     wall seen standing below the opening (``surface_in_place``, flat voxel indices' flags of
-    ``EvidenceGrid``) means it is no passage at that height, and the box is left as seen.
+    ``EvidenceGrid``, above the floor and ``z_min``) under at least half of the box's columns
+    means it is no passage at that height (a window), and the box is left as seen; a few such
+    voxels are the backs of furniture standing against the wall.
     """
     low, high = np.array(box.minimum), np.array(box.maximum)
     if low[2] <= config.floor_height:
@@ -145,11 +147,13 @@ def opening_to_floor(base: BaseGeometry, config: ChangeDetectorConfig, box: Box,
     origin, resolution = np.asarray(grid.origin), grid.resolution
     first = np.clip(np.floor((low - origin) / resolution + 1e-6).astype(int), 0, grid.shape)
     last = np.clip(np.ceil((high - origin) / resolution - 1e-6).astype(int), 0, grid.shape)
-    floor = int(np.clip(np.floor((config.floor_height - origin[2]) / resolution), 0,
-                        grid.shape[2]))
+    # the floor itself (seen in place under any doorway) does not count: from the bottom of
+    # the 2D tests' height band up
+    bottom = int(np.clip(np.floor((max(config.z_min, config.floor_height + resolution)
+                                   - origin[2]) / resolution), 0, grid.shape[2]))
     below = surface_in_place.reshape(grid.shape)[first[0]:last[0], first[1]:last[1],
-                                                 floor:first[2]]
-    if below.any():
+                                                 bottom:first[2]]
+    if below.size and below.any(axis=2).mean() >= 0.5:
         return box
     low[2] = config.floor_height
     return Box(tuple(low), tuple(high))

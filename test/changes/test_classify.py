@@ -50,9 +50,13 @@ def test_a_new_room_seen_above_furniture_opens_down_to_the_floor(base):
     assert opened.minimum[2] == config.floor_height
     assert opened.minimum[:2] == seen.minimum[:2] and opened.maximum == seen.maximum
     in_place[_flat(base, (3.85, 1.3, 2.5))] = True    # wall in place above it, or ...
-    in_place[_flat(base, (3.85, 2.2, 0.3))] = True    # ... below but beside it: no matter
+    in_place[_flat(base, (3.85, 2.2, 0.3))] = True    # ... below but beside it, or ...
+    in_place[_flat(base, (3.85, 1.3, 0.02))] = True   # ... the floor under it: no matter
     assert opening_to_floor(base, config, seen, in_place) == opened
-    in_place[_flat(base, (3.85, 1.3, 0.3))] = True    # wall standing below it: a window
+    in_place[_flat(base, (3.85, 1.3, 0.3))] = True    # furniture against the wall below
+    assert opening_to_floor(base, config, seen, in_place) == opened
+    for y in np.arange(1.05, 1.6, 0.1):                 # wall standing below it: a window
+        in_place[_flat(base, (3.85, y, 0.4))] = True
     assert opening_to_floor(base, config, seen, in_place) == seen
     grounded = Box((3.8, 1.0, 0.0), (3.9, 1.6, 2.0))
     assert opening_to_floor(base, config, grounded, in_place) == grounded
