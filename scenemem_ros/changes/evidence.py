@@ -232,11 +232,32 @@ def _near_expected_edge(expected: np.ndarray, camera: PinholeCamera,
                         config: ChangeDetectorConfig, jitter: float) -> np.ndarray:
     """(h, w) expected depth -> (h, w) bool: within ``jitter`` radians of view of a depth edge
     of the memory's expected image (where a slightly wrong pose looks past an object's side)."""
-    edges = depth_edge_mask(expected, config.edge_jump) & np.isfinite(expected)
     radius = int(np.ceil(jitter * max(camera.fx, camera.fy)))
+    filled = _small_holes_filled(expected, radius + 1)
+    edges = depth_edge_mask(filled, config.edge_jump) & np.isfinite(filled)
     if radius <= 0 or not edges.any():
         return edges
     return ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool), iterations=radius)
+
+
+def _small_holes_filled(expected: np.ndarray, reach: int) -> np.ndarray:
+    """(h, w) expected depth -> the same with holes (NaN) that closing the finite pixels by
+    ``reach`` fills taken from their nearest finite pixel. Such holes are gaps in the memory's
+    surface where rays slip through, not the silhouette of something against the unknown, and
+    a view slightly off sees the same surface there: their rims are no depth edges."""
+    finite = np.isfinite(expected)
+    if finite.all() or not finite.any():
+        return expected
+    closed = ndimage.binary_closing(np.pad(finite, reach, mode='edge'),
+                                    structure=np.ones((3, 3), bool),
+                                    iterations=reach)[reach:-reach, reach:-reach]
+    holes = closed & ~finite
+    if not holes.any():
+        return expected
+    _, (rows, cols) = ndimage.distance_transform_edt(~finite, return_indices=True)
+    filled = expected.copy()
+    filled[holes] = expected[rows[holes], cols[holes]]
+    return filled
 
 
 def _voxel_rays(grid: VoxelGrid, pixels: SampledPixels, pose: np.ndarray
