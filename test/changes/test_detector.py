@@ -197,3 +197,19 @@ def test_removals_compared_every_other_frame_are_still_found(base, detector_conf
     override = only_live(detector)
     assert override.label == ChangeLabel.OBJECT_REMOVED.value
     assert override.region.intersection_over_union(Box(*TABLE)) >= 0.25
+
+
+def test_time_going_back_does_not_break_the_tracks(base, detector_config):
+    """A bag replayed a second time: stamps restart while a change is being tracked."""
+    frames = walk(apartment(extra=[CRATE]), count=20)
+    detector = ChangeDetector(base, detector_config)
+    published = []
+    for _lap in range(2):
+        for frame in frames:
+            report = detector.process(frame.depth, frame.camera, frame.camera_to_world,
+                                      frame.stamp)
+            published += [u for u in report.updates if u.action is UpdateAction.PUT]
+    assert published and detector.latest_stamp == max(f.stamp for f in frames)
+    for update in published:
+        assert update.override.last_seen >= update.override.first_seen
+    assert len(detector.live_overrides()) == 1
