@@ -65,14 +65,6 @@ class ChangeDetectorConfig:
             localisation included. Removal evidence is not taken within this angle of a depth
             edge of the memory's expected image, and the depth margin grows by the depth change
             such a turn makes on a slanted surface (0: poses are exact).
-        align_iterations: register each frame to the memory's surface before comparing
-            (point-to-plane ICP, ``changes.align``) with at most this many iterations, so that
-            a localiser's centimetres and degree of error do not read as changes (0: off,
-            poses taken as exact).
-        align_width: columns of the image used for the registration (stride = width / this).
-        align_max_distance: point pairs further apart than this (m) along the normal are
-            left out of the registration (real changes among them).
-        align_max_shift, align_max_turn_deg: larger corrections are refused (m, degrees).
         removal_every: compare with the memory's expected depth (the ray cast that removals
             need) on every n-th frame only; additions are looked for on every frame. Frames
             without the comparison leave removal evidence as it is.
@@ -111,11 +103,6 @@ class ChangeDetectorConfig:
     republish_interval: float = 5.0
     removal_every: int = 1
     pose_jitter_deg: float = 0.5
-    align_iterations: int = 0
-    align_width: int = 80
-    align_max_distance: float = 0.15
-    align_max_shift: float = 0.15
-    align_max_turn_deg: float = 3.0
 
     def stride(self, image_width: int, target_width: int) -> int:
         """The pixel stride that leaves about ``target_width`` columns of an image."""
@@ -130,8 +117,7 @@ class ChangeDetectorConfig:
         positive = ('resolution', 'addition_width', 'removal_width', 'max_range', 'min_pixels',
                     'on_frames',
                     'max_score', 'min_cluster_voxels', 'confirm_frames', 'doorway_window',
-                    'min_region_area', 'move_volume_ratio', 'removal_every', 'align_width',
-                    'align_max_distance')
+                    'min_region_area', 'move_volume_ratio', 'removal_every')
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be > 0, got '
@@ -140,8 +126,7 @@ class ChangeDetectorConfig:
                         'edge_jump', 'floor_snap',
                         'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period',
                         'strong_pixels', 'strong_cluster_voxels', 'republish_interval',
-                        'pose_jitter_deg', 'align_iterations', 'align_max_shift',
-                        'align_max_turn_deg')
+                        'pose_jitter_deg')
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '

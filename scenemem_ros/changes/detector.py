@@ -22,7 +22,6 @@ from typing import cast
 
 import numpy as np
 
-from scenemem_ros.changes.align import IDENTITY, Alignment, align_to_memory
 from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.classify import (
     OVERRIDE_KIND,
@@ -35,7 +34,7 @@ from scenemem_ros.changes.classify import (
 )
 from scenemem_ros.changes.clusters import cluster_voxels
 from scenemem_ros.changes.config import ChangeDetectorConfig
-from scenemem_ros.changes.evidence import EvidenceGrid, FrameEvidence, check_frame, compare_frame
+from scenemem_ros.changes.evidence import EvidenceGrid, FrameEvidence, compare_frame
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.memory.overrides import Box, Override, OverrideSource
 
@@ -88,14 +87,12 @@ class FrameReport:
         evidence: the frame's raw evidence.
         tracks: live tracks after the frame.
         seconds: wall time of the call.
-        alignment: the frame's registration to the memory (``IDENTITY`` when off).
     """
 
     updates: list[OverrideUpdate]
     evidence: FrameEvidence
     tracks: int
     seconds: float
-    alignment: Alignment = IDENTITY
 
 
 @dataclass
@@ -110,8 +107,6 @@ class ChangeDetector:
         self.tracks: dict[str, Track] = {}
         self.frames = 0
         self._next_id = 0
-        # world-frame correction of the localiser's poses found by the last aligned frame
-        self.world_correction = np.eye(4)
         self.latest_stamp = -np.inf
         # the last clustering per side: (changed voxels, their clusters); evidence often stays
         # the same for many frames while a change is in view
@@ -122,12 +117,11 @@ class ChangeDetector:
                 stamp: float) -> FrameReport:
         """(H, W) float32 depth (m), its intrinsics, (4, 4) optical-frame pose, stamp (s)."""
         started = time.perf_counter()
-        check_frame(depth, camera, camera_to_world)
         # a bag replayed again or a simulator reset sends time back: the detector's clock
         # holds still until the stamps pass it again (tracks and expiry never see time reversed)
         stamp = max(float(stamp), self.latest_stamp)
         self.latest_stamp = stamp
-        pose, alignment = self._aligned(depth, camera, np.asarray(camera_to_world, np.float64))
+        pose = np.asarray(camera_to_world, dtype=np.float64)
         evidence = compare_frame(self.base, self.config, depth, camera, pose,
                                  compare_removals=self.frames % self.config.removal_every == 0)
         self.evidence.update(evidence, np.asarray(depth, dtype=np.float32), camera, pose)
@@ -137,24 +131,7 @@ class ChangeDetector:
             updates += self._follow(addition, stamp)
         updates += self._pair_moves(stamp)
         updates += self._publish(stamp)
-        return FrameReport(updates, evidence, len(self.tracks), time.perf_counter() - started,
-                           alignment)
-
-    def _aligned(self, depth: np.ndarray, camera: PinholeCamera, given: np.ndarray
-                 ) -> tuple[np.ndarray, Alignment]:
-        """The frame's pose registered to the memory, starting from the last frame's
-        world-frame correction (a localiser's error drifts slowly); the given pose when
-        alignment is off, and the last correction when this frame's is refused."""
-        if self.config.align_iterations <= 0:
-            return given, IDENTITY
-        guess = self.world_correction @ given
-        alignment = align_to_memory(self.base, self.config, depth, camera, guess)
-        pose = guess @ alignment.correction
-        if np.linalg.norm(pose[:3, 3] - given[:3, 3]) > 2 * self.config.align_max_shift:
-            self.world_correction = np.eye(4)   # lost: start again from the localiser
-            return given, alignment
-        self.world_correction = pose @ np.linalg.inv(given)
-        return pose, alignment
+        return FrameReport(updates, evidence, len(self.tracks), time.perf_counter() - started)
 
     def live_overrides(self) -> dict[str, Override]:
         """The overrides published and not deleted since, by id."""
@@ -166,7 +143,6 @@ class ChangeDetector:
                      for override_id in self.live_overrides()]
         self.evidence.reset()
         self.tracks.clear()
-        self.world_correction = np.eye(4)
         return deletions
 
     # ------------------------------------------------------------------ tracks

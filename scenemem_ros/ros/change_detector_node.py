@@ -62,9 +62,7 @@ from scenemem_ros.ros.spin import spin_node
 RANGES = {'resolution': (0.02, 1.0), 'addition_width': (8, 4096),
           'removal_width': (8, 4096), 'max_range': (0.5, 50.0),
           'on_frames': (1, 100), 'max_score': (1, 1000), 'confirm_frames': (1, 100),
-          'pose_jitter_deg': (0.0, 10.0), 'align_iterations': (0, 100),
-          'align_width': (8, 4096), 'align_max_distance': (0.01, 1.0),
-          'align_max_shift': (0.0, 5.0), 'align_max_turn_deg': (0.0, 45.0)}
+          'pose_jitter_deg': (0.0, 10.0)}
 QOS_CHOICES = ('sensor_data', 'reliable')
 POSE_BUFFER = 400
 
@@ -316,8 +314,6 @@ class ChangeDetectorNode(Node):
             self._refuse('bad_depth', f'depth refused: {error}')
             return
         self.counters['frames'] += 1
-        if self.detector.config.align_iterations:
-            self.counters['aligned' if report.alignment.accepted else 'align_refused'] += 1
         self._request_slots(depth, camera, pose, stamp)
         if report.updates:
             frame_id = str(self.get_parameter('world_frame').value)
