@@ -26,7 +26,6 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from scenemem_ros.changes.base import BaseGeometry
 from scenemem_ros.changes.clusters import cluster_voxels
@@ -237,26 +236,47 @@ def _near_expected_edge(expected: np.ndarray, camera: PinholeCamera,
     edges = depth_edge_mask(filled, config.edge_jump) & np.isfinite(filled)
     if radius <= 0 or not edges.any():
         return edges
-    return ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool), iterations=radius)
+    # dilation by ``radius`` 3x3 steps is a square of side 2 * radius + 1
+    return _square_filter(edges, radius, np.maximum)
+
+
+def _square_filter(image: np.ndarray, reach: int, reduce: np.ufunc) -> np.ndarray:
+    """(h, w) image -> the ``reduce`` (``np.maximum`` or ``np.minimum``) over the square of
+    side ``2 * reach + 1`` around each pixel, the part inside the image (what
+    ``scipy.ndimage.maximum_filter`` / ``minimum_filter`` give with ``mode='nearest'``),
+    separably with shifted slices: on the small sampled images here several times faster."""
+    result = np.array(image, copy=True)
+    for axis in (0, 1):
+        source = result.copy()
+        for step in range(1, reach + 1):
+            if step >= result.shape[axis]:
+                break
+            ahead = [slice(None)] * 2
+            behind = [slice(None)] * 2
+            ahead[axis], behind[axis] = slice(None, -step), slice(step, None)
+            reduce(result[tuple(ahead)], source[tuple(behind)], out=result[tuple(ahead)])
+            reduce(result[tuple(behind)], source[tuple(ahead)], out=result[tuple(behind)])
+    return result
 
 
 def _small_holes_filled(expected: np.ndarray, reach: int) -> np.ndarray:
-    """(h, w) expected depth -> the same with holes (NaN) that closing the finite pixels by
-    ``reach`` fills taken from their nearest finite pixel. Such holes are gaps in the memory's
-    surface where rays slip through, not the silhouette of something against the unknown, and
-    a view slightly off sees the same surface there: their rims are no depth edges."""
+    """(h, w) expected depth -> the same with holes (NaN) that closing the finite pixels by a
+    square of ``2 * reach + 1`` fills given the nearest depth within ``reach`` pixels. Such
+    holes are gaps in the memory's surface where rays slip through, not the silhouette of
+    something against the unknown, and a view slightly off sees the same surface there: their
+    rims are no depth edges."""
     finite = np.isfinite(expected)
     if finite.all() or not finite.any():
         return expected
-    closed = ndimage.binary_closing(np.pad(finite, reach, mode='edge'),
-                                    structure=np.ones((3, 3), bool),
-                                    iterations=reach)[reach:-reach, reach:-reach]
+    # closing by a square (as ``reach`` 3x3 steps), edges extended
+    closed = _square_filter(_square_filter(finite, reach, np.maximum), reach, np.minimum)
     holes = closed & ~finite
     if not holes.any():
         return expected
-    _, (rows, cols) = ndimage.distance_transform_edt(~finite, return_indices=True)
+    nearby = _square_filter(np.where(finite, expected, np.inf), reach, np.minimum)
     filled = expected.copy()
-    filled[holes] = expected[rows[holes], cols[holes]]
+    holes &= np.isfinite(nearby)
+    filled[holes] = nearby[holes]
     return filled
 
 

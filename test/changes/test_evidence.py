@@ -22,6 +22,7 @@ from scenemem_ros.changes.evidence import (
     FrameEvidence,
     _incidence,
     _paired_counts,
+    _square_filter,
     _voxel_image,
     _voxel_rays,
     check_frame,
@@ -349,3 +350,31 @@ def test_a_patch_seen_through_in_one_frame_counts_at_once(base, detector_config)
         assert np.array_equal(
             compare_frame(base, detector_config, frame.depth, frame.camera, off).strong_removed,
             compare_frame(base, patches_off, frame.depth, frame.camera, off).strong_removed)
+
+
+@pytest.mark.parametrize('reach', [1, 2, 3])
+def test_square_filter_is_scipys_min_and_max_filter(reach):
+    rng = np.random.default_rng(reach)
+    for shape in ((5, 7), (24, 32), (2, 40)):
+        values = rng.normal(size=shape)
+        flags = rng.random(shape) < 0.3
+        size = 2 * reach + 1
+        for image in (values, flags):
+            assert np.array_equal(_square_filter(image, reach, np.maximum),
+                                  ndimage.maximum_filter(image, size=size, mode='nearest'))
+            assert np.array_equal(_square_filter(image, reach, np.minimum),
+                                  ndimage.minimum_filter(image, size=size, mode='nearest'))
+
+
+def test_small_holes_in_the_expected_depth_are_no_depth_edges(detector_config):
+    """Gaps in the memory's surface (rays slipping through) must not read as object
+    silhouettes; a large unknown region's rim still does."""
+    from scenemem_ros.changes.evidence import _near_expected_edge
+
+    camera = PinholeCamera.from_fov(160, 120, 60.0)
+    expected = np.full((120, 160), 3.0, np.float32)
+    expected[50:52, 70:72] = np.nan                 # a 2x2 gap in a wall
+    expected[:, 120:] = np.nan                      # the unknown beyond the wall's end
+    near = _near_expected_edge(expected, camera, detector_config, np.deg2rad(0.5))
+    assert not near[40:62, 60:82].any()
+    assert near[:, 118:120].all()
