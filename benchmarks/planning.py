@@ -370,12 +370,17 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
-        if server.stdin is not None:
-            server.stdin.close()
-        try:
-            server.wait(timeout=20.0)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        close_child(server)
+
+
+def close_child(proc: subprocess.Popen) -> None:
+    """Close a child's stdin (its signal to stop) and wait for it; kill it after 20 s."""
+    if proc.stdin is not None:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=20.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def process_clients(queries: list[Query], clients: int, domain_id: int, requests: int,
@@ -410,12 +415,7 @@ def process_clients(queries: list[Query], clients: int, domain_id: int, requests
         elapsed = time.perf_counter() - began
     finally:
         for proc in procs:
-            if proc.stdin is not None:
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=20.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            close_child(proc)
     flat = [value for answer in answers for value in answer['latencies']]
     poses = [count for answer in answers for count in answer['poses']]
     return {**percentiles(flat), 'plans_per_s': len(flat) / elapsed,
