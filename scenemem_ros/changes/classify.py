@@ -136,7 +136,7 @@ def opening_to_floor(base: BaseGeometry, config: ChangeDetectorConfig, box: Box,
     A new room is entered through an opening that reaches the floor, and the lower part of
     that opening is often hidden behind furniture when the camera first looks through it. A
     wall seen standing below the opening (``surface_in_place``, flat voxel indices' flags of
-    ``EvidenceGrid``, above the floor and ``z_min``) under at least half of the box's columns
+    ``EvidenceGrid``, above the floor and ``z_min``) along at least half of the box's length
     means it is no passage at that height (a window), and the box is left as seen; a few such
     voxels are the backs of furniture standing against the wall.
     """
@@ -150,11 +150,15 @@ def opening_to_floor(base: BaseGeometry, config: ChangeDetectorConfig, box: Box,
     # the floor itself (seen in place under any doorway) does not count: from the bottom of
     # the 2D tests' height band up
     bottom = int(np.clip(np.floor((max(config.z_min, config.floor_height + resolution)
-                                   - origin[2]) / resolution), 0, grid.shape[2]))
+                                   - origin[2]) / resolution + 1e-6), 0, grid.shape[2]))
     below = surface_in_place.reshape(grid.shape)[first[0]:last[0], first[1]:last[1],
                                                  bottom:first[2]]
-    if below.size and below.any(axis=2).mean() >= 0.5:
-        return box
+    if below.size:
+        columns: np.ndarray = np.any(below, axis=2)
+        # along the wall: a box thicker than the wall has columns with no wall in them
+        across = int(np.argmin(high[:2] - low[:2]))
+        if np.any(columns, axis=across).mean() >= 0.5:
+            return box
     low[2] = config.floor_height
     return Box(tuple(low), tuple(high))
 

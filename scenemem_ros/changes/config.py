@@ -31,9 +31,10 @@ class ChangeDetectorConfig:
         strong_cluster_voxels: removal voxels that each at least ``min_pixels`` pixels see
             through (and at most a quarter as many see where the memory has it) and that form
             one 26-connected patch of at least this many voxels in a single frame count as
-            changed at once, however few pixels each has: a glimpse through a new doorway
-            near the edge of the range, where rays are sparse, is then enough. The misaligned
-            views of a jittered pose see past depth edges in thin strips, far smaller (0: off).
+            changed at once, even with fewer than ``strong_pixels`` each (a glimpse through a
+            new doorway near the edge of the range, where rays are sparse, is then enough).
+            The misaligned views of a jittered pose see past depth edges in thin strips, far
+            smaller (0: off).
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).

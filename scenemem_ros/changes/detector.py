@@ -107,7 +107,10 @@ class ChangeDetector:
         self.tracks: dict[str, Track] = {}
         self.frames = 0
         self._next_id = 0
+        # the detector's own clock: the frames' stamps plus an offset that grows whenever
+        # they jump back
         self.latest_stamp = -np.inf
+        self._time_offset = 0.0
         # the last clustering per side: (changed voxels, their clusters); evidence often stays
         # the same for many frames while a change is in view
         self._cluster_cache: dict[bool, tuple[np.ndarray, list[np.ndarray]]] = {}
@@ -117,9 +120,13 @@ class ChangeDetector:
                 stamp: float) -> FrameReport:
         """(H, W) float32 depth (m), its intrinsics, (4, 4) optical-frame pose, stamp (s)."""
         started = time.perf_counter()
-        # a bag replayed again or a simulator reset sends time back: the detector's clock
-        # holds still until the stamps pass it again (tracks and expiry never see time reversed)
-        stamp = max(float(stamp), self.latest_stamp)
+        # a bag replayed again or a simulator reset sends time back: the detector's clock goes
+        # on from where it was, advancing with the new stamps (tracks, republication and
+        # expiry never see time reversed)
+        stamp = float(stamp) + self._time_offset
+        if stamp < self.latest_stamp:
+            self._time_offset += self.latest_stamp - stamp
+            stamp = self.latest_stamp
         self.latest_stamp = stamp
         pose = np.asarray(camera_to_world, dtype=np.float64)
         evidence = compare_frame(self.base, self.config, depth, camera, pose,
@@ -143,6 +150,8 @@ class ChangeDetector:
                      for override_id in self.live_overrides()]
         self.evidence.reset()
         self.tracks.clear()
+        self._cluster_cache.clear()
+        self.latest_stamp, self._time_offset = -np.inf, 0.0
         return deletions
 
     # ------------------------------------------------------------------ tracks

@@ -16,8 +16,9 @@ score >= ``on_frames`` are *changed*; they stay changed until the score falls ba
 that ``strong_pixels`` pixels support in a single frame is changed at once (its score jumps to
 ``on_frames``): a clear glimpse through a new doorway is enough, while the thin, sparse support
 that sensor noise gives a voxel still has to recur over frames. So does a patch of at least
-``strong_cluster_voxels`` adjacent removal voxels seen through in one frame, whatever their
-pixel counts (a new doorway glimpsed near the edge of the range).
+``strong_cluster_voxels`` adjacent removal voxels seen through in one frame, each with at least
+``min_pixels`` see-through pixels and at most a quarter as many meeting the surface (a new
+doorway glimpsed near the edge of the range, where no voxel gets ``strong_pixels``).
 """
 
 from __future__ import annotations
@@ -268,8 +269,11 @@ def _small_holes_filled(expected: np.ndarray, reach: int) -> np.ndarray:
     finite = np.isfinite(expected)
     if finite.all() or not finite.any():
         return expected
-    # closing by a square (as ``reach`` 3x3 steps), edges extended
-    closed = _square_filter(_square_filter(finite, reach, np.maximum), reach, np.minimum)
+    # closing by a square (as ``reach`` 3x3 steps); outside the image counts as unknown, so a
+    # strip of NaN along the border is not taken for a hole
+    padded = np.pad(finite, reach, constant_values=False)
+    closed = _square_filter(_square_filter(padded, reach, np.maximum), reach,
+                            np.minimum)[reach:-reach, reach:-reach]
     holes = closed & ~finite
     if not holes.any():
         return expected

@@ -31,7 +31,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     docs: dict[str, str] = {}
     current: list[str] = []
     for line in (cls.__doc__ or '').splitlines():
-        match = re.match(r'\s{4,8}([a-z_, ]+):\s*(.*)', line)
+        match = re.match(r'\s{4,8}([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*):\s*(.*)', line)
         if match:
             current = [name.strip() for name in match.group(1).split(',')]
             for name in current:

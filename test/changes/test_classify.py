@@ -58,5 +58,7 @@ def test_a_new_room_seen_above_furniture_opens_down_to_the_floor(base):
     for y in np.arange(1.05, 1.6, 0.1):                 # wall standing below it: a window
         in_place[_flat(base, (3.85, y, 0.4))] = True
     assert opening_to_floor(base, config, seen, in_place) == seen
+    thick = Box((3.7, 1.0, 0.7), (4.0, 1.6, 2.0))      # a box 0.3 m across the same wall
+    assert opening_to_floor(base, config, thick, in_place) == thick
     grounded = Box((3.8, 1.0, 0.0), (3.9, 1.6, 2.0))
     assert opening_to_floor(base, config, grounded, in_place) == grounded

@@ -112,12 +112,17 @@ def test_gauss_markov_has_its_spread_and_its_memory():
 def test_pose_drift_is_planar_and_slow_and_jitter_is_not():
     count = 400
     poses = np.repeat(np.eye(4)[None], count, axis=0)
+    # an optical frame looking along world +x: right = -y, down = -z, forward = +x
+    poses[:, :3, :3] = [[0, 0, 1], [-1, 0, 0], [0, -1, 0]]
     poses[:, 2, 3] = 1.2
     stamps = np.arange(count) / 30.0
     drift = jittered_poses(poses, ChangeEvalConfig(pose_drift_m=0.05, pose_drift_deg=1.0,
                                                    pose_drift_s=5.0), stamps)
     assert np.array_equal(drift[:, 2, 3], poses[:, 2, 3])        # height untouched
-    assert np.allclose(drift[:, 2, :3], [0, 0, 1])               # no pitch or roll
+    assert np.allclose(drift[:, :3, 1], [0, 0, -1])              # down stays down: no roll
+    assert np.allclose(drift[:, 2, 2], 0)                        # forward stays level
+    headings = np.degrees(np.arctan2(drift[:, 1, 2], drift[:, 0, 2]))
+    assert 0.2 < np.std(headings) < 3                            # a yaw about world z
     steps = np.linalg.norm(np.diff(drift[:, :2, 3], axis=0), axis=1)
     assert 0 < np.median(steps) < 0.01                           # slow: ~5 cm over seconds
     jitter = jittered_poses(poses, ChangeEvalConfig(pose_noise_m=0.05))
