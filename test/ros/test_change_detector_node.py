@@ -305,8 +305,12 @@ def test_poses_keep_arriving_while_a_slow_frame_is_processed(ros_threaded,
     real_process = detector.process
 
     def slow_process(*args, **kwargs):
+        # a frame far slower than the pose rate: it does not return until the 30 poses sent
+        # meanwhile have been taken (or 10 s pass), so they can only arrive on another thread
         processing['started'] = time.monotonic()
-        time.sleep(1.5)   # a frame far slower than the pose rate
+        deadline = processing['started'] + 10.0
+        while len(node._poses) < 31 and time.monotonic() < deadline:
+            time.sleep(0.01)
         processing['poses_seen_during'] = len(node._poses)
         processing['ended'] = time.monotonic()
         return real_process(*args, **kwargs)
