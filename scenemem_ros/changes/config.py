@@ -30,11 +30,12 @@ class ChangeDetectorConfig:
             doorway or of a new object is then enough (0: off).
         strong_cluster_voxels: removal voxels that each at least ``min_pixels`` pixels see
             through (and at most a quarter as many see where the memory has it) and that form
-            one 26-connected patch of at least this many voxels in a single frame count as
-            changed at once, even with fewer than ``strong_pixels`` each (a glimpse through a
-            new doorway near the edge of the range, where rays are sparse, is then enough).
-            The misaligned views of a jittered pose see past depth edges in thin strips, far
-            smaller (0: off).
+            one 26-connected patch of at least this many voxels in a single frame go one frame
+            short of changed, even with fewer than ``strong_pixels`` each; a second frame that
+            sees them makes them changed (a two-frame glimpse through a new doorway near the
+            edge of the range, where rays are sparse, is then enough; one frame paired with a
+            wrong pose is not). Misaligned views of a jittered pose see past depth edges in
+            thin strips, far smaller (0: off).
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).

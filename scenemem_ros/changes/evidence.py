@@ -15,10 +15,11 @@ seen as the memory says (seen through for an addition, seen again for a removal)
 score >= ``on_frames`` are *changed*; they stay changed until the score falls back to 0. A voxel
 that ``strong_pixels`` pixels support in a single frame is changed at once (its score jumps to
 ``on_frames``): a clear glimpse through a new doorway is enough, while the thin, sparse support
-that sensor noise gives a voxel still has to recur over frames. So does a patch of at least
+that sensor noise gives a voxel still has to recur over frames. A patch of at least
 ``strong_cluster_voxels`` adjacent removal voxels seen through in one frame, each with at least
 ``min_pixels`` see-through pixels and at most a quarter as many meeting the surface (a new
-doorway glimpsed near the edge of the range, where no voxel gets ``strong_pixels``).
+doorway glimpsed near the edge of the range, where no voxel gets ``strong_pixels``), goes to
+one frame short of changed: a second frame that sees it makes it changed.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class FrameEvidence:
         added_pixels, removed_pixels: pixels of each case before the per-voxel threshold.
         strong_added, strong_removed: the subsets of ``added`` and ``removed`` with at least
             ``strong_pixels`` supporting pixels (removals: and at most a quarter as many that
-            met the memory's surface; or in a patch of ``strong_cluster_voxels``, see
-            ``_strong_patches``); empty when both are 0.
+            met the memory's surface); empty when ``strong_pixels`` is 0.
+        patch_removed: the subset of ``removed`` lying in a patch of at least
+            ``strong_cluster_voxels`` (see ``_strong_patches``); empty when that is 0.
         removals_compared: False when this frame skipped the comparison with the expected
             depth (``removal_every``): its removal evidence is empty and means nothing.
     """
@@ -67,6 +69,7 @@ class FrameEvidence:
     removed_pixels: int
     strong_added: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     strong_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    patch_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     removals_compared: bool = True
 
 
@@ -386,15 +389,14 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     clear = through >= 4 * met
     strong_removed = voxels[(through >= config.strong_pixels) & clear] \
         if config.strong_pixels else np.zeros(0, np.int64)
-    if config.strong_cluster_voxels:
-        patches = _strong_patches(voxels[(through >= config.min_pixels) & clear], grid.shape,
-                                  config.strong_cluster_voxels)
-        strong_removed = np.union1d(strong_removed, patches)
+    patches = _strong_patches(voxels[(through >= config.min_pixels) & clear], grid.shape,
+                              config.strong_cluster_voxels) \
+        if config.strong_cluster_voxels else np.zeros(0, np.int64)
     confirmed = voxels[(met >= config.min_pixels) & (met > through)]
     return FrameEvidence(added=added, removed=removed, confirmed=confirmed,
                          compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
                          removed_pixels=int(removed_flat.size), strong_added=strong_added,
-                         strong_removed=strong_removed)
+                         strong_removed=strong_removed, patch_removed=patches)
 
 
 def contradicted(flat: np.ndarray, grid_origin: np.ndarray, resolution: float, shape: tuple,
@@ -447,8 +449,10 @@ class EvidenceGrid:
                camera_to_world: np.ndarray) -> None:
         """Add one frame's evidence and take away what the frame contradicts."""
         grid = self.base.grid
-        for addition, support, strong in ((True, evidence.added, evidence.strong_added),
-                                          (False, evidence.removed, evidence.strong_removed)):
+        empty = np.zeros(0, np.int64)
+        for addition, support, strong, patch in (
+                (True, evidence.added, evidence.strong_added, empty),
+                (False, evidence.removed, evidence.strong_removed, evidence.patch_removed)):
             if not (addition or evidence.removals_compared):
                 continue
             if not addition:
@@ -466,6 +470,9 @@ class EvidenceGrid:
             scores[against] -= 1
             scores[support] = np.minimum(scores[support] + 1, self.config.max_score)
             scores[strong] = np.maximum(scores[strong], self.config.on_frames)
+            # a patch goes one frame short of changed: a second frame must see it too (one
+            # frame paired with a wrong pose shows such patches as well)
+            scores[patch] = np.maximum(scores[patch], self.config.on_frames - 1)
             changed = self.changed[addition]
             switched_on = support[scores[support] >= self.config.on_frames]
             changed[switched_on] = True
