@@ -82,7 +82,7 @@ class ChangeDetectorConfig:
     edge_jump: float = 0.05
     min_pixels: int = 2
     strong_pixels: int = 8
-    strong_cluster_voxels: int = 0
+    strong_cluster_voxels: int = 32
     on_frames: int = 3
     max_score: int = 6
     min_cluster_voxels: int = 16
