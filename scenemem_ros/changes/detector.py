@@ -128,10 +128,10 @@ class ChangeDetector:
             self._time_offset += self.latest_stamp - stamp
             stamp = self.latest_stamp
         self.latest_stamp = stamp
-        pose = np.asarray(camera_to_world, dtype=np.float64)
-        evidence = compare_frame(self.base, self.config, depth, camera, pose,
+        evidence = compare_frame(self.base, self.config, depth, camera, camera_to_world,
                                  compare_removals=self.frames % self.config.removal_every == 0)
-        self.evidence.update(evidence, np.asarray(depth, dtype=np.float32), camera, pose)
+        self.evidence.update(evidence, np.asarray(depth, dtype=np.float32), camera,
+                             camera_to_world)
         self.frames += 1
         updates: list[OverrideUpdate] = []
         for addition in (True, False):

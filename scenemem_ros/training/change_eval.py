@@ -241,14 +241,20 @@ def clean_depth_pairs(world_dir: Path, frames: list[Frame]
     return list(zip(before, after, strict=True))
 
 
+def detector_poses(frames: list[Frame], eval_config: ChangeEvalConfig) -> np.ndarray:
+    """The (N, 4, 4) poses the detector gets for ``frames``: theirs, with the config's
+    localisation jitter and drift."""
+    return jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config,
+                          np.array([f.stamp for f in frames]))
+
+
 def replay(detector: ChangeDetector, frames: list[Frame], eval_config: ChangeEvalConfig
            ) -> tuple[dict[str, int], list[float]]:
     """Run the frames (poses jittered by the config); returns {override id: frame of its
     first publication} and frame times."""
     published: dict[str, int] = {}
     seconds = []
-    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config,
-                           np.array([f.stamp for f in frames]))
+    poses = detector_poses(frames, eval_config)
     for index, frame in enumerate(frames):
         if frame.depth is None:
             raise SceneMemError('the change detector needs depth frames')
@@ -276,8 +282,7 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
     detector = ChangeDetector(base, config)
     log: list[tuple[int, Override]] = []
     seconds = []
-    poses = jittered_poses(np.stack([f.camera_to_world for f in frames]), eval_config,
-                           np.array([f.stamp for f in frames]))
+    poses = detector_poses(frames, eval_config)
     for index, frame in enumerate(frames):
         assert frame.depth is not None
         report = detector.process(frame.depth, frame.camera, poses[index], frame.stamp)
