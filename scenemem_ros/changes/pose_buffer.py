@@ -5,12 +5,16 @@ A depth image must be paired with the pose the camera had *at its stamp*. Taking
 pose within a slop pairs a depth image with its neighbour's pose whenever its own pose message
 was dropped or is late (a loaded machine drops pose messages long before it drops depth), and a
 pose 33 ms off on a turning camera turns walls into "changes". So a lookup returns the pose with
-the same stamp (within ``exact_tolerance``), or interpolates between the two poses that bracket
-the stamp (translation linearly, rotation by slerp) when each is within ``max_gap`` of it; a
-stamp newer than every pose waits; anything else is missing. Two bracketing poses further apart
-than a camera can move in the time between them (``max_linear_speed``, ``max_angular_speed``:
-a relocalisation, a replayed bag looping back to its start) are not interpolated: the lookup
-says the pose jumped.
+the same stamp (``exact_tolerance`` only absorbs the rounding of stamps to float seconds), or
+interpolates between the two poses that bracket the stamp (translation linearly, rotation by
+slerp) when each is within ``max_gap`` of it; a stamp newer than every pose waits; anything else
+is missing. No pose counts as "close enough": a publisher that falls behind and catches up sends
+frames a fraction of a millisecond apart, and a millisecond tolerance then gave a depth image
+the previous frame's pose (the cause of the false overrides of the session-6 soaks). Two
+bracketing poses further apart than a camera can move in the time between them
+(``max_linear_speed``, ``max_angular_speed``: a relocalisation, a replayed bag looping back to
+its start, a dropped pose between two frames sent back to back) are not interpolated: the
+lookup says the pose jumped.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class PoseLookup(Enum):
 class PoseBufferConfig:
     """Attributes:
         capacity: poses kept (oldest dropped first).
-        exact_tolerance: seconds within which a pose counts as taken at the stamp.
+        exact_tolerance: seconds within which a pose counts as taken at the stamp: the
+            rounding of stamps to float seconds, not a slop (any other stamp is interpolated).
         max_gap: seconds a bracketing pose may be from the stamp for interpolation.
         max_linear_speed: m/s; bracketing poses further apart than this times the time
             between them are a jump, not motion, and are not interpolated.
@@ -48,7 +53,7 @@ class PoseBufferConfig:
     """
 
     capacity: int = 400
-    exact_tolerance: float = 1e-3
+    exact_tolerance: float = 1e-6
     max_gap: float = 0.05
     max_linear_speed: float = 5.0
     max_angular_speed: float = 2 * np.pi
@@ -104,9 +109,10 @@ class PoseBuffer:
         stamps = self._stamps
         after = bisect.bisect_left(stamps, stamp)
         config = self.config
-        for index in (after - 1, after):
-            if 0 <= index < len(stamps) and abs(stamps[index] - stamp) <= config.exact_tolerance:
-                return PoseLookup.EXACT, self._poses[index]
+        nearest = min((index for index in (after - 1, after) if 0 <= index < len(stamps)),
+                      key=lambda index: abs(stamps[index] - stamp))
+        if abs(stamps[nearest] - stamp) <= config.exact_tolerance:
+            return PoseLookup.EXACT, self._poses[nearest]
         if after == len(stamps):
             return PoseLookup.WAIT, None
         if after == 0:

@@ -259,7 +259,7 @@ class ChangeDetectorNode(Node):
         slop = max(0.0, float(self.get_parameter('pose_slop').value))
         if slop != self._poses.config.max_gap:
             self._poses.config = PoseBufferConfig(
-                capacity=POSE_BUFFER, exact_tolerance=min(1e-3, slop), max_gap=slop)
+                capacity=POSE_BUFFER, exact_tolerance=min(1e-6, slop), max_gap=slop)
         status, pose = self._poses.lookup(stamp)
         if status is PoseLookup.INTERPOLATED:
             self.counters['pose_interpolated'] += 1

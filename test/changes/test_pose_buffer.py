@@ -27,9 +27,27 @@ def buffer() -> PoseBuffer:
 
 
 def test_a_stamp_with_its_own_pose_gets_exactly_that_pose(buffer):
-    status, found = buffer.lookup(3 / 30 + 2e-4)
+    status, found = buffer.lookup(3 / 30)
     assert status is PoseLookup.EXACT
     np.testing.assert_allclose(found, pose(0.3, 0.09), atol=1e-12)
+    status, found = buffer.lookup(3 / 30 + 3e-4)   # a stamp near a pose is interpolated
+    assert status is PoseLookup.INTERPOLATED
+    np.testing.assert_allclose(found, pose(0.3009, 0.09027), atol=1e-9)
+
+
+def test_a_publisher_catching_up_never_gets_its_neighbours_pose():
+    """Frames 0.5 ms apart (a publisher that fell behind): each stamp gets its own pose, and
+    a stamp whose pose is not in yet waits instead of taking the previous frame's."""
+    poses = PoseBuffer(PoseBufferConfig(max_gap=0.05))
+    poses.add(1.0, pose(0.0, 0.0))
+    poses.add(1.0005, pose(0.2, 0.4))
+    status, found = poses.lookup(1.0)
+    assert status is PoseLookup.EXACT
+    np.testing.assert_allclose(found, pose(0.0, 0.0), atol=1e-12)
+    np.testing.assert_allclose(poses.lookup(1.0005)[1], pose(0.2, 0.4), atol=1e-12)
+    assert poses.lookup(1.001) == (PoseLookup.WAIT, None)       # its pose was dropped ...
+    poses.add(1.0015, pose(0.4, 0.8))                          # ... and the next is 0.9 m on
+    assert poses.lookup(1.001) == (PoseLookup.JUMPED, None)
 
 
 def test_a_dropped_pose_is_interpolated_between_its_neighbours(buffer):
