@@ -263,13 +263,13 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
     ``max_pose_spacing`` set to ``pose_spacing``): one client alone, ``clients`` client threads
     of this process at once, and (``client_processes``) ``clients`` client processes at once."""
     from scenemem_ros.ros.dds import apply_environment, loopback_environment
+    from scenemem_ros.ros.executor import PooledExecutor
 
     environment = loopback_environment(domain_id)
     apply_environment(environment)  # before rclpy creates its first participant
     import rclpy
     from nav_msgs.msg import OccupancyGrid
     from nav_msgs.srv import GetPlan
-    from rclpy.executors import MultiThreadedExecutor
 
     from scenemem_ros.geometry.voxels import GridSpec2D
     from scenemem_ros.ros.map_msgs import grid_to_occupancy_msg
@@ -282,7 +282,7 @@ def dds_benchmark(grid: PlanningGrid, queries: list[Query], clients: int, domain
                               text=True)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
-    executor = MultiThreadedExecutor(num_threads=clients + 1, context=context)
+    executor = PooledExecutor(clients + 1, context=context)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     nodes = []
     try:

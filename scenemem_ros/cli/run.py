@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         'run', help='run the memory, change-detector and planner nodes in one process',
         description='The same nodes memory.launch.py starts, in one process with a '
-                    'MultiThreadedExecutor. Stop with Ctrl-C or SIGTERM.')
+                    'PooledExecutor (a MultiThreadedExecutor). Stop with Ctrl-C or SIGTERM.')
     parser.add_argument('--params', type=Path, help='Nav2-style parameter file '
                         '(default: config/memory.yaml of the package)')
     parser.add_argument('--model', type=Path, help='memory checkpoint (overrides the params)')

@@ -137,7 +137,10 @@ class ChangeDetectorNode(Node):
         slot_group = MutuallyExclusiveCallbackGroup()
         self._encoder_timer = self.create_timer(0.0, self._load_encoder_once,
                                                 callback_group=slot_group)
-        self.create_timer(0.02, self._encode_latest, callback_group=slot_group)
+        # woken when a frame is handed over for encoding (a polling timer woke the executor
+        # 50 times a second for nothing: its wait-set rebuilds cost more than the detection)
+        self._slot_wanted = self.create_guard_condition(self._encode_latest,
+                                                        callback_group=slot_group)
         self.create_timer(1.0, self.publish_status)
 
     # ------------------------------------------------------------------ model
@@ -219,6 +222,7 @@ class ChangeDetectorNode(Node):
             if self._slot_request is not None:
                 self.counters['slot_frames_skipped'] += 1
             self._slot_request = (depth, camera, pose, stamp)
+        self._slot_wanted.trigger()
 
     # ------------------------------------------------------------------ inputs
     def _refuse(self, reason: str, message: str) -> None:

@@ -1,4 +1,4 @@
-"""All scenemem nodes in one process (MultiThreadedExecutor), for machines without
+"""All scenemem nodes in one process (``PooledExecutor``), for machines without
 ``ros2 launch`` and for the demo and tests. ``scenemem run`` is its command line.
 """
 
@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
+
+from scenemem_ros.ros.executor import PooledExecutor
 
 DEFAULT_NAMESPACE = '/scenemem'
 
@@ -22,7 +24,7 @@ class RunningNodes:
     """The nodes of one in-process run and the executor thread spinning them."""
 
     context: Any
-    executor: MultiThreadedExecutor
+    executor: PooledExecutor
     nodes: dict[str, Any]
     thread: threading.Thread
     owns_context: bool = True
@@ -66,7 +68,7 @@ def start_nodes(params_file: Path | None = None, model: Path | None = None,
     if model is not None:
         overrides['scene_memory']['memory.model_path'] = str(model)
         overrides.setdefault('change_detector', {})['model_path'] = str(model)
-    executor = MultiThreadedExecutor(num_threads=6, context=context)
+    executor = PooledExecutor(6, context=context)
     created: dict[str, Any] = {}
     for name in nodes:
         parameters = [Parameter(key, value=value)

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
+
+from scenemem_ros.ros.executor import PooledExecutor
 
 
 def spin_node(make_node: Callable[[], Any], args: list[str] | None = None,
               threads: int | None = None) -> int:
-    """Init rclpy, spin the node on a MultiThreadedExecutor until Ctrl-C, shut down cleanly."""
+    """Init rclpy, spin the node on a PooledExecutor until Ctrl-C, shut down cleanly."""
     rclpy.init(args=args)
     node = make_node()
-    executor = MultiThreadedExecutor(num_threads=threads)
+    executor = PooledExecutor(threads)
     executor.add_node(node)
     try:
         executor.spin()

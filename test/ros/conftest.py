@@ -12,11 +12,12 @@ import uuid
 import numpy as np
 import pytest
 import rclpy  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from scenemem_ros.data.frame import Frame, Sequence  # noqa: E402
 from scenemem_ros.geometry.camera import PinholeCamera  # noqa: E402
 from scenemem_ros.ros.dds import MAX_DOMAIN_ID, loopback_environment  # noqa: E402
+from scenemem_ros.ros.executor import PooledExecutor  # noqa: E402
 
 _counter = itertools.count()
 
@@ -44,7 +45,7 @@ class RosHarness:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.executor = SingleThreadedExecutor(context=self.context) if threads == 1 else \
-            MultiThreadedExecutor(num_threads=threads, context=self.context)
+            PooledExecutor(threads, context=self.context)
         self._nodes = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -117,7 +118,7 @@ def sequence_factory():
 
 @pytest.fixture
 def ros_threaded(ros_env):
-    """A :class:`RosHarness` spinning on a 2-thread MultiThreadedExecutor, as the node
+    """A :class:`RosHarness` spinning on a 2-thread PooledExecutor, as the node
     executables do."""
     harness = RosHarness(ros_env, threads=2)
     try:
