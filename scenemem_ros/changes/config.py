@@ -32,10 +32,18 @@ class ChangeDetectorConfig:
             through (and at most a quarter as many see where the memory has it) and that form
             one 26-connected patch of at least this many voxels in a single frame go one frame
             short of changed, even with fewer than ``strong_pixels`` each; a second frame that
-            sees them makes them changed (a two-frame glimpse through a new doorway near the
-            edge of the range, where rays are sparse, is then enough; one frame paired with a
-            wrong pose is not). Misaligned views of a jittered pose see past depth edges in
-            thin strips, far smaller (0: off).
+            edge of the range, where rays are sparse, is then enough). Misaligned views of a
+            jittered pose see past depth edges in thin strips, far smaller (0: off).
+        patch_frames: frames that must see such a patch before it counts as changed: 1 takes
+            a single frame's glimpse (in a frame that passes ``min_agreement``), 2 waits for a
+            second frame.
+        min_agreement: the one-frame shortcuts (``strong_pixels``, a one-frame patch) are
+            taken only from frames in which at least this share of the pixels compared with
+            the memory's expected depth agree with it. A frame paired with a wrong pose
+            disagrees almost everywhere (share 0-0.2 in the synthetic walks with a pose half a
+            second off); exact and 5 cm / 1 deg jittered poses give 0.98-0.99 (median) and a
+            real change only lowers it in its part of the view. Such a frame still adds
+            ordinary evidence, which has to recur (0: no check).
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).
@@ -83,6 +91,8 @@ class ChangeDetectorConfig:
     min_pixels: int = 2
     strong_pixels: int = 8
     strong_cluster_voxels: int = 32
+    patch_frames: int = 1
+    min_agreement: float = 0.5
     on_frames: int = 3
     max_score: int = 6
     min_cluster_voxels: int = 16
@@ -145,7 +155,11 @@ class ChangeDetectorConfig:
         if self.strong_pixels and self.strong_pixels < self.min_pixels:
             raise ChangeDetectionError(f'ChangeDetectorConfig.strong_pixels ({self.strong_pixels})'
                                        f' must be 0 or >= min_pixels ({self.min_pixels})')
-        for name in ('republish_iou', 'urgent_iou'):
+        if not 1 <= self.patch_frames <= self.on_frames:
+            raise ChangeDetectionError(f'ChangeDetectorConfig.patch_frames must be in '
+                                       f'1..on_frames ({self.on_frames}), got '
+                                       f'{self.patch_frames!r}')
+        for name in ('republish_iou', 'urgent_iou', 'min_agreement'):
             if not 0 <= getattr(self, name) <= 1:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be in [0, 1], got '
                                            f'{getattr(self, name)!r}')

@@ -18,8 +18,10 @@ that ``strong_pixels`` pixels support in a single frame is changed at once (its 
 that sensor noise gives a voxel still has to recur over frames. A patch of at least
 ``strong_cluster_voxels`` adjacent removal voxels seen through in one frame, each with at least
 ``min_pixels`` see-through pixels and at most a quarter as many meeting the surface (a new
-doorway glimpsed near the edge of the range, where no voxel gets ``strong_pixels``), goes to
-one frame short of changed: a second frame that sees it makes it changed.
+doorway glimpsed near the edge of the range, where no voxel gets ``strong_pixels``), is changed
+at once too (``patch_frames`` 1; with 2 a second frame must see it). Both shortcuts are taken
+only from frames that agree with the memory over at least ``min_agreement`` of the compared
+pixels: one frame paired with a wrong pose shows strong voxels and patches everywhere.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class FrameEvidence:
             ``strong_cluster_voxels`` (see ``_strong_patches``); empty when that is 0.
         removals_compared: False when this frame skipped the comparison with the expected
             depth (``removal_every``): its removal evidence is empty and means nothing.
+        expected_pixels: pixels compared with the expected depth (usable, with an expected
+            surface met at a usable angle).
+        agreeing_pixels: those of them where observed and expected depth agree. Their share
+            says how well the frame's pose fits the memory: a frame paired with a wrong pose
+            disagrees almost everywhere, a real change only in its part of the view.
     """
 
     added: np.ndarray
@@ -71,6 +78,13 @@ class FrameEvidence:
     strong_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     patch_removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     removals_compared: bool = True
+    expected_pixels: int = 0
+    agreeing_pixels: int = 0
+
+    @property
+    def agreement(self) -> float:
+        """Share of ``expected_pixels`` that agree (1.0 when none were compared)."""
+        return self.agreeing_pixels / self.expected_pixels if self.expected_pixels else 1.0
 
 
 _EYE = np.eye(3)
@@ -396,7 +410,9 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
     return FrameEvidence(added=added, removed=removed, confirmed=confirmed,
                          compared_pixels=int(valid.sum()), added_pixels=int(added_flat.size),
                          removed_pixels=int(removed_flat.size), strong_added=strong_added,
-                         strong_removed=strong_removed, patch_removed=patches)
+                         strong_removed=strong_removed, patch_removed=patches,
+                         expected_pixels=int(usable.sum()),
+                         agreeing_pixels=int(agreeing.sum()))
 
 
 def contradicted(flat: np.ndarray, grid_origin: np.ndarray, resolution: float, shape: tuple,
@@ -444,15 +460,22 @@ class EvidenceGrid:
         self._changed = {True: np.zeros(0, np.int64), False: np.zeros(0, np.int64)}
         # memory surface voxels whose latest comparison found the surface in place
         self.surface_in_place = np.zeros(size, bool)
+        # frames whose agreement with the memory was below ``min_agreement``
+        self.untrusted_frames = 0
 
     def update(self, evidence: FrameEvidence, depth: np.ndarray, camera: PinholeCamera,
                camera_to_world: np.ndarray) -> None:
         """Add one frame's evidence and take away what the frame contradicts."""
         grid = self.base.grid
         empty = np.zeros(0, np.int64)
+        # one-frame shortcuts only from a frame whose pose fits the memory
+        trusted = evidence.agreement >= self.config.min_agreement
+        if not trusted:
+            self.untrusted_frames += 1
         for addition, support, strong, patch in (
-                (True, evidence.added, evidence.strong_added, empty),
-                (False, evidence.removed, evidence.strong_removed, evidence.patch_removed)):
+                (True, evidence.added, evidence.strong_added if trusted else empty, empty),
+                (False, evidence.removed, evidence.strong_removed if trusted else empty,
+                 evidence.patch_removed if trusted else empty)):
             if not (addition or evidence.removals_compared):
                 continue
             if not addition:
@@ -470,9 +493,9 @@ class EvidenceGrid:
             scores[against] -= 1
             scores[support] = np.minimum(scores[support] + 1, self.config.max_score)
             scores[strong] = np.maximum(scores[strong], self.config.on_frames)
-            # a patch goes one frame short of changed: a second frame must see it too (one
-            # frame paired with a wrong pose shows such patches as well)
-            scores[patch] = np.maximum(scores[patch], self.config.on_frames - 1)
+            # a patch goes ``patch_frames - 1`` frames short of changed
+            scores[patch] = np.maximum(scores[patch],
+                                       self.config.on_frames - self.config.patch_frames + 1)
             changed = self.changed[addition]
             switched_on = support[scores[support] >= self.config.on_frames]
             changed[switched_on] = True

@@ -62,7 +62,7 @@ from scenemem_ros.ros.spin import spin_node
 RANGES = {'resolution': (0.02, 1.0), 'addition_width': (8, 4096),
           'removal_width': (8, 4096), 'max_range': (0.5, 50.0),
           'on_frames': (1, 100), 'max_score': (1, 1000), 'confirm_frames': (1, 100),
-          'pose_jitter_deg': (0.0, 10.0)}
+          'pose_jitter_deg': (0.0, 10.0), 'min_agreement': (0.0, 1.0), 'patch_frames': (1, 100)}
 QOS_CHOICES = ('sensor_data', 'reliable')
 POSE_BUFFER = 400
 

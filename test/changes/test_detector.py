@@ -178,7 +178,9 @@ def test_nan_and_zero_depth_give_no_evidence(base, detector_config):
 @pytest.mark.parametrize('field, value', [('resolution', 0.0), ('on_frames', 0),
                                           ('max_range', float('nan')), ('max_score', 1),
                                           ('strong_pixels', 1), ('republish_iou', 1.5),
-                                          ('urgent_iou', 0.95), ('republish_interval', -1.0)])
+                                          ('urgent_iou', 0.95), ('republish_interval', -1.0),
+                                          ('patch_frames', 0), ('patch_frames', 4),
+                                          ('min_agreement', 1.2)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ChangeDetectionError, match=field):
         ChangeDetectorConfig(**{field: value})

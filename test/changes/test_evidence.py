@@ -332,11 +332,12 @@ def test_pose_jitter_guard_keeps_a_misaligned_view_from_looking_like_removals(ba
     assert real >= 10
 
 
-def test_a_patch_seen_through_in_two_frames_is_changed(base):
+@pytest.mark.parametrize('patch_frames', [1, 2])
+def test_a_patch_seen_through_is_changed_after_patch_frames(base, patch_frames):
     """A far glimpse through a new doorway gives each voxel few pixels, but as one large
-    patch: one frame takes those voxels one short of changed, a second makes them changed. A
-    pose 1 degree off gives no such patch."""
-    detector_config = ChangeDetectorConfig(strong_cluster_voxels=32)
+    patch: it is changed after ``patch_frames`` frames that see it. A pose 1 degree off gives
+    no such patch."""
+    detector_config = ChangeDetectorConfig(strong_cluster_voxels=32, patch_frames=patch_frames)
     frame = walk(apartment(), count=4, width=160, height=120, noise=0.0)[0]
     far = frame.depth.copy()
     far[40:80, 60:100] = detector_config.max_range + 2.0
@@ -347,15 +348,38 @@ def test_a_patch_seen_through_in_two_frames_is_changed(base):
     assert patch_only.size >= 16
     assert np.isin(seen.patch_removed, seen.removed).all()
     assert np.array_equal(seen.removed, per_voxel.removed) and per_voxel.patch_removed.size == 0
+    assert seen.agreement >= detector_config.min_agreement
     detector = ChangeDetector(base, detector_config)
-    for step, expect_changed in ((0, False), (1, True)):
+    for step in range(patch_frames):
         detector.process(far, frame.camera, frame.camera_to_world, float(step))
         changed = detector.evidence.changed[False][patch_only]
-        assert changed.all() if expect_changed else not changed.any()
+        assert changed.all() if step == patch_frames - 1 else not changed.any()
     for frame in walk(apartment(), count=12, width=320, height=240):
         off = _turned(frame.camera_to_world, 1.0)
         assert compare_frame(base, detector_config, frame.depth, frame.camera,
                              off).patch_removed.size == 0
+
+
+def test_a_frame_with_a_wrong_pose_takes_no_one_frame_shortcut(base):
+    """Depth paired with another frame's pose disagrees with the memory almost everywhere: its
+    strong voxels and patches count as ordinary evidence only (they must recur)."""
+    config = ChangeDetectorConfig()
+    frames = walk(apartment(), count=8, width=160, height=120, noise=0.0)
+    exact = compare_frame(base, config, frames[0].depth, frames[0].camera,
+                          frames[0].camera_to_world)
+    assert exact.agreement > 0.9
+    wrong_pose = frames[4].camera_to_world
+    wrong = compare_frame(base, config, frames[0].depth, frames[0].camera, wrong_pose)
+    assert wrong.agreement < config.min_agreement
+    assert wrong.strong_removed.size + wrong.strong_added.size + wrong.patch_removed.size > 0
+    detector = ChangeDetector(base, config)
+    detector.process(frames[0].depth, frames[0].camera, wrong_pose, 0.0)
+    assert detector.evidence.untrusted_frames == 1
+    assert not detector.evidence.changed[False].any()
+    assert not detector.evidence.changed[True].any()
+    unchecked = ChangeDetector(base, replace(config, min_agreement=0.0))
+    unchecked.process(frames[0].depth, frames[0].camera, wrong_pose, 0.0)
+    assert unchecked.evidence.changed[False].any() or unchecked.evidence.changed[True].any()
 
 
 @pytest.mark.parametrize('reach', [1, 2, 3])
