@@ -318,6 +318,13 @@ class ChangeDetectorNode(Node):
             self._refuse('bad_depth', f'depth refused: {error}')
             return
         self.counters['frames'] += 1
+        if report.evidence.agreement < self.detector.config.min_agreement:
+            # the depth and its pose disagree with the memory almost everywhere: localisation
+            # is off, or the pose belongs to another frame (no one-frame shortcuts were taken)
+            self._refuse('pose_disagrees',
+                         f'depth at {stamp:.3f} s agrees with the memory on only '
+                         f'{100 * report.evidence.agreement:.0f} % of the compared pixels: '
+                         f'is the pose right?')
         self._request_slots(depth, camera, pose, stamp)
         if report.updates:
             frame_id = str(self.get_parameter('world_frame').value)

@@ -143,6 +143,21 @@ def test_depth_whose_pose_was_dropped_gets_an_interpolated_pose(ros, blocked_doo
     assert node.counters['pose_interpolated'] == 2 and node.counters['no_pose'] == 0
 
 
+def test_depth_paired_with_a_wrong_pose_is_processed_and_counted(ros, blocked_doorway_frames):
+    """A pose from half a walk away: the frame still counts as evidence, but the node says the
+    pose disagrees with the memory (``pose_disagrees``) and publishes nothing from it."""
+    frames, _ = blocked_doorway_frames
+    node, sender = ready_detector(ros, slots_every=0)
+    sender.frame(frames[0])
+    assert wait_for(lambda: node.counters['frames'] == 1), dict(node.counters)
+    assert node.counters['pose_disagrees'] == 0
+    wrong = dataclasses.replace(frames[1], camera_to_world=frames[-1].camera_to_world)
+    sender.frame(wrong)
+    assert wait_for(lambda: node.counters['frames'] == 2), dict(node.counters)
+    assert node.counters['pose_disagrees'] == 1
+    assert not [m for array in sender.updates for m in array.markers if m.action == Marker.ADD]
+
+
 def test_a_missing_model_is_logged_and_depth_is_counted(ros, tmp_path, blocked_doorway_frames):
     corrupt = tmp_path / 'corrupt.npz'
     corrupt.write_bytes(b'not a checkpoint')
