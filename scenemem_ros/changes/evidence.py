@@ -390,7 +390,8 @@ def compare_frame(base: BaseGeometry, config: ChangeDetectorConfig, depth: np.nd
             (expected + config.margin + config.margin_per_m2 * config.max_range ** 2
              < config.max_range)
         farther |= beyond & (cosine >= config.min_incidence)
-    if jitter > 0:   # next to an expected depth edge a view off by ``jitter`` sees past it
+    if jitter > 0 and farther.any():   # next to an expected depth edge a view off by
+        # ``jitter`` sees past it (nothing to filter in the frames with no see-through pixel)
         farther &= ~_near_expected_edge(expected, coarse.camera, config, jitter)
     # the expected surface point, pushed half a voxel behind the surface along the ray
     behind = expected + 0.5 * grid.resolution
