@@ -43,7 +43,8 @@ class ChangeDetectorConfig:
             disagrees almost everywhere (share 0-0.2 in the synthetic walks with a pose half a
             second off); exact and 5 cm / 1 deg jittered poses give 0.98-0.99 (median) and a
             real change only lowers it in its part of the view. Such a frame still adds
-            ordinary evidence, which has to recur (0: no check).
+            ordinary evidence, which has to recur (0: no check). A frame that skips the
+            comparison (``removal_every`` > 1) cannot be checked and counts as agreeing.
         on_frames: frames of evidence after which a voxel counts as changed ...
         max_score: ... and the cap on its evidence, so that it takes at most this many
             contradicting frames to forget it (hysteresis: changed until the score is 0).
