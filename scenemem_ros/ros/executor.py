@@ -12,7 +12,8 @@ the time and the detector processed 1-2 frames a second.
 
 ``PooledExecutor`` keeps the same callback semantics (callback groups, coroutines, exceptions
 raised out of ``spin``) and adds back-pressure: it looks for work only while a worker is free,
-and never submits a task that is still queued.
+and never submits a task that is still queued. It uses only what rclpy's executors have had since
+Humble (``_spin_once_impl`` and the ``_executor`` thread pool of ``MultiThreadedExecutor``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     ShutdownException,
     TimeoutException,
-    TimeoutObject,
 )
 
 #: seconds the spinning thread waits for a free worker before it checks for shutdown again
@@ -66,7 +66,7 @@ class PooledExecutor(MultiThreadedExecutor):
         self.duplicates = 0
         self.most_waiting = 0
 
-    def _spin_once_impl(self, timeout_sec: float | TimeoutObject | None = None,
+    def _spin_once_impl(self, timeout_sec: Any = None,   # float, None or (Jazzy+) TimeoutObject
                         wait_condition: Callable[[], bool] = lambda: False) -> None:
         self._raise_finished()
         if not self._free_workers.acquire(timeout=WORKER_POLL):
