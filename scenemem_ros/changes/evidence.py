@@ -470,7 +470,7 @@ class EvidenceGrid:
         grid = self.base.grid
         empty = np.zeros(0, np.int64)
         # one-frame shortcuts only from a frame whose pose fits the memory
-        trusted = evidence.agreement >= self.config.min_agreement
+        trusted = self.trusts(evidence)
         if not trusted:
             self.untrusted_frames += 1
         for addition, support, strong, patch in (
@@ -508,6 +508,11 @@ class EvidenceGrid:
             self._holding[addition] = held[scores[held] > 0]
             candidates = np.union1d(self._changed[addition], switched_on)
             self._changed[addition] = candidates[changed[candidates]]
+
+    def trusts(self, evidence: FrameEvidence) -> bool:
+        """True when the frame agrees with the memory enough (``min_agreement``) for its
+        one-frame shortcuts to count."""
+        return evidence.agreement >= self.config.min_agreement
 
     def changed_voxels(self, addition: bool) -> np.ndarray:
         """(X, Y, Z) bool voxels currently changed (additions or removals)."""

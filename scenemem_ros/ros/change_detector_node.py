@@ -318,7 +318,7 @@ class ChangeDetectorNode(Node):
             self._refuse('bad_depth', f'depth refused: {error}')
             return
         self.counters['frames'] += 1
-        if report.evidence.agreement < self.detector.config.min_agreement:
+        if not self.detector.evidence.trusts(report.evidence):
             # the depth and its pose disagree with the memory almost everywhere: localisation
             # is off, or the pose belongs to another frame (no one-frame shortcuts were taken)
             self._refuse('pose_disagrees',
