@@ -100,6 +100,16 @@ def _read(path: Path, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np
     return header, values
 
 
+def _migrated(config: Any) -> Any:
+    """A checkpoint's config dict with fields added since it was written set to what that
+    checkpoint was trained with (the dataclass defaults describe new models)."""
+    if isinstance(config, dict) and isinstance(config.get('model'), dict):
+        model = dict(config['model'])
+        model.setdefault('translation_frame', 'camera')
+        config = {**config, 'model': model}
+    return config
+
+
 def load_encoder(path: str | Path, device: str | torch.device = 'cpu'
                  ) -> tuple[SlotEncoder, EncoderConfig, dict[str, Any]]:
     """Read a checkpoint -> (model on ``device`` in eval mode, its config, header info with
@@ -107,7 +117,8 @@ def load_encoder(path: str | Path, device: str | torch.device = 'cpu'
     path = Path(path)
     header, arrays = _read(path)
     try:
-        config = config_from_dict(EncoderConfig, header['config'], 'checkpoint.config')
+        config = config_from_dict(EncoderConfig, _migrated(header['config']),
+                                  'checkpoint.config')
     except (ConfigError, EncoderError, KeyError, TypeError) as error:
         raise EncoderCheckpointError(f'{path}: checkpoint config does not fit this build: '
                                      f'{error}') from error

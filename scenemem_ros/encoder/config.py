@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from scenemem_ros.encoder.errors import EncoderError
 
+TRANSLATION_FRAMES = ('anchor', 'camera')
+
 
 def _require(ok: bool, config: object, name: str, rule: str) -> None:
     if not ok:
@@ -53,6 +55,13 @@ class SlotEncoderConfig:
         max_depth: depth beyond this is treated as invalid; also the input normalisation.
         camera_vector: feed a camera vector (gravity direction in the camera frame and the
             camera height) to the head; frames then need a camera-to-world pose.
+        translation_frame: how the head's translation output moves a slot off its anchor.
+            'anchor': along the anchor's principal axes, each in units of the anchor's extent
+            on that axis (at least ``translation_floor``), like box regression relative to
+            anchors in detectors: a flat cluster's slot moves little off its plane and freely
+            within it. 'camera': TRANSLATION_RESIDUAL metres per unit along the camera axes
+            (checkpoints written before this field existed).
+        translation_floor: smallest extent (metres) of an axis in 'anchor' translation units.
     """
 
     slot_rows: int = 6
@@ -72,8 +81,13 @@ class SlotEncoderConfig:
     initial_scale: float = 0.3
     max_depth: float = 10.0
     camera_vector: bool = False
+    translation_frame: str = 'anchor'
+    translation_floor: float = 0.05
 
     def __post_init__(self) -> None:
+        _require(self.translation_frame in TRANSLATION_FRAMES, self, 'translation_frame',
+                 f'one of {TRANSLATION_FRAMES}')
+        _positive(self, 'translation_floor')
         _positive(self, 'slot_rows', 'slot_cols', 'num_prototypes', 'head_hidden', 'min_scale',
                   'initial_scale', 'max_depth', 'blocks_per_stage')
         _require(self.cluster_iterations >= 0, self, 'cluster_iterations', '>= 0')

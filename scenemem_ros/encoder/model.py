@@ -345,7 +345,8 @@ class SlotEncoder(nn.Module):
 
         scale = min + (max - min) * sigmoid(raw + b), with b such that raw = 0 gives the
         anchor's scale; rotation = anchor axes @ R(limits * tanh(raw)), returned as yaw, pitch,
-        roll; translation = anchor point + TRANSLATION_RESIDUAL * raw.
+        roll; translation = anchor point + axes @ (max(anchor scale, floor) * raw) with
+        ``translation_frame`` 'anchor', anchor point + TRANSLATION_RESIDUAL * raw with 'camera'.
         """
         c = self.config
         n = self.scale_outputs
@@ -355,10 +356,16 @@ class SlotEncoder(nn.Module):
         scale = c.min_scale + span * torch.sigmoid(raw[..., :n] + bias)
         if n == 1:
             scale = scale.expand(*scale.shape[:-1], 3)
-        translation = anchors[..., :3] + TRANSLATION_RESIDUAL * raw[..., n:n + 3]
+        axes = anchors[..., 6:15].reshape(*anchors.shape[:-1], 3, 3)
+        shift = raw[..., n:n + 3]
+        if c.translation_frame == 'anchor':
+            extent = anchors[..., 3:6].clamp_min(c.translation_floor)
+            shift = (axes @ (extent * shift).unsqueeze(-1)).squeeze(-1)
+        else:
+            shift = TRANSLATION_RESIDUAL * shift
+        translation = anchors[..., :3] + shift
         limits = torch.tensor(ANGLE_LIMITS, dtype=raw.dtype, device=raw.device)
         residual = euler_to_matrix(limits * torch.tanh(raw[..., n + 3:n + 6]))
-        axes = anchors[..., 6:15].reshape(*anchors.shape[:-1], 3, 3)
         rotation = matrix_to_euler(axes @ residual)
         logits = raw[..., n + 6:n + 6 + c.num_prototypes]
         existence = torch.sigmoid(raw[..., -1] + EXISTENCE_BIAS)

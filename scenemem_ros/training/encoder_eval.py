@@ -48,6 +48,7 @@ def _summary(metrics: list[FrameMetrics], seconds: list[float]) -> dict[str, Any
         'precision_5cm': mean('precision'),
         'precision_5cm_visible': mean('precision_visible'),
         'front_surface_share': mean('front_share'),
+        'front_off_surface_share': mean('front_off_surface_share'),
         'active_slots': mean('active_slots'),
         'min_points_per_active_slot_per_2048': float(min(m.min_points_per_2048
                                                         for m in metrics)),
@@ -215,7 +216,7 @@ def evaluate_encoder(model: Path | None = None, worlds: int = 6, frames_per_worl
 def encoder_table(result: dict[str, Any]) -> str:
     """Human-readable table of ``evaluate_encoder``'s result."""
     keys = ('chamfer_l1_mean_cm', 'chamfer_l1_median_cm', 'fscore_5cm', 'fscore_5cm_visible',
-            'front_surface_share', 'active_slots', 'starved_active_slots', 'ms_per_frame')
+            'front_surface_share', 'front_off_surface_share', 'active_slots', 'starved_active_slots', 'ms_per_frame')
     columns = [('synthetic amortised', result)]
     if 'refined' in result:
         columns.append(('synthetic refined', result['refined']))

@@ -91,3 +91,12 @@ def test_other_formats_versions_and_configs_are_refused(saved):
 def test_saving_refuses_a_model_of_another_config(tmp_path):
     with pytest.raises(EncoderError, match='another SlotEncoderConfig'):
         save_encoder(SlotEncoder(TINY_MODEL), EncoderConfig(), tmp_path / 'x.npz')
+
+
+def test_a_checkpoint_from_before_anchor_frame_translation_keeps_camera_translation(saved):
+    _, path = saved
+    assert load_encoder(path)[1].model.translation_frame == 'anchor'
+    rewrite(path, lambda header, _: header['config']['model'].pop('translation_frame'))
+    model, config, _ = load_encoder(path)
+    assert config.model.translation_frame == 'camera'
+    assert model.config.translation_frame == 'camera'

@@ -38,8 +38,25 @@ def test_a_slot_in_front_of_the_wall_is_front_surface():
     faces = icosphere(3).faces
     metrics = evaluate_frame(wall(2.0), CAMERA, sheet(1.5, half=0.3), faces, np.array([0.9]))
     assert metrics.front_share == pytest.approx(1.0)
+    assert metrics.front_off_surface_share == pytest.approx(1.0)
     assert metrics.chamfer_mean > 0.4
     assert metrics.fscore == pytest.approx(0.0)
+
+
+def test_surface_just_above_a_floor_at_grazing_incidence_is_in_front_but_on_the_surface():
+    camera = PinholeCamera.from_fov(320, 240, 60.0)
+    rows = np.arange(camera.height, dtype=np.float64)[:, None] - camera.cy
+    with np.errstate(divide='ignore'):
+        floor = np.where(rows > 0, camera.fy * 1.0 / rows, np.nan)  # floor 1 m below the camera
+    depth = np.broadcast_to(floor, (camera.height, camera.width)).astype(np.float32)
+    depth = np.where(depth <= 10.0, depth, np.nan).astype(np.float32)
+    # a flat slot 2 cm above the floor, 2.5-4.5 m ahead: along its rays it lies up to
+    # 0.02 / sin(12 deg) = 9 cm in front of the depth, yet within 4.5 cm of a depth point
+    slab = icosphere(3).vertices * np.array([0.5, 0.001, 1.0]) + np.array([0.0, 0.98, 3.5])
+    metrics = evaluate_frame(depth, camera, slab[None], icosphere(3).faces, np.array([0.9]))
+    assert metrics.front_share > 0.2
+    assert metrics.front_off_surface_share < 0.01
+    assert metrics.precision > 0.99
 
 
 def test_chamfer_is_the_mean_and_median_distance_to_the_nearest_sample():

@@ -1,5 +1,7 @@
 """The slot encoder: input resampling, clusters and anchors, output shapes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from scenemem_ros.encoder.config import SlotEncoderConfig
 from scenemem_ros.encoder.errors import EncoderError
 from scenemem_ros.encoder.model import (
     ANCHOR_SIZE,
+    TRANSLATION_RESIDUAL,
     SlotEncoder,
     camera_vector,
     parameter_count,
@@ -78,6 +81,31 @@ def test_zero_outputs_decode_to_the_cluster_anchor():
     assert (slots.scale[0, :, 2] < slots.scale[0, :, 0]).all()  # flat along the normal
 
 
+def test_anchor_frame_translation_moves_along_the_anchor_axes_in_units_of_its_extent():
+    model = SlotEncoder(TINY_MODEL)
+    assert TINY_MODEL.translation_frame == 'anchor'
+    camera = PinholeCamera.from_fov(32, 24, 60.0)
+    rays = camera.rays().numpy()
+    depth = 2.0 / (1 - 0.5 * rays[..., 0])  # the tilted plane of the test above
+    intrinsics = torch.tensor(camera.matrix, dtype=torch.float32)[None]
+    raw, anchors = model.predict(model.prepare(torch.tensor(depth, dtype=torch.float32)[None],
+                                               intrinsics))
+    n = model.scale_outputs
+    along_normal = torch.zeros_like(raw)
+    along_normal[..., n + 2] = 1.0  # one unit along the third (normal) axis
+    moved = model.decode(along_normal, anchors).translation - anchors[..., :3]
+    axes = anchors[..., 6:15].reshape(*anchors.shape[:-1], 3, 3)
+    extent = anchors[..., 5].clamp_min(TINY_MODEL.translation_floor)
+    torch.testing.assert_close(moved, axes[..., :, 2] * extent.unsqueeze(-1))
+    # a flat cluster's slot barely leaves its plane for a unit of output
+    assert (moved.norm(dim=-1) < 0.1).all()
+    camera_model = SlotEncoder(replace(TINY_MODEL, translation_frame='camera'))
+    camera_model.load_state_dict(model.state_dict())
+    moved = camera_model.decode(along_normal, anchors).translation - anchors[..., :3]
+    torch.testing.assert_close(moved, torch.tensor([0.0, 0.0, TRANSLATION_RESIDUAL])
+                               .expand_as(moved))
+
+
 def test_matrix_to_euler_inverts_euler_to_matrix():
     generator = torch.Generator().manual_seed(0)
     angles = (torch.rand(200, 3, generator=generator) * 2 - 1) * torch.tensor([3.1, 1.5, 3.1])
@@ -109,7 +137,9 @@ def test_default_model_is_small():
 
 @pytest.mark.parametrize('field, value', [('slot_rows', 0), ('icosphere_level', 9),
                                           ('channels', (8,)), ('min_scale', -1.0),
-                                          ('initial_scale', 50.0)])
+                                          ('initial_scale', 50.0),
+                                          ('translation_frame', 'world'),
+                                          ('translation_floor', 0.0)])
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(EncoderError, match=field):
         SlotEncoderConfig(**{field: value})
