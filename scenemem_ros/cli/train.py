@@ -88,6 +88,9 @@ def register_encoder(targets: argparse._SubParsersAction) -> None:
                          help='leave the demo apartment (seed 31) out of --worlds data')
     encoder.add_argument('--primitives', action='store_true',
                          help='boxes and cylinders only (no furniture catalogue)')
+    encoder.add_argument('--sensor-depth-targets', action='store_true',
+                         help='compare slots with the noisy sensor depth even where a synthetic '
+                         'frame knows its true depth (train.true_depth_targets: false)')
     encoder.add_argument('--seed', type=int)
     encoder.add_argument('--device', help="'auto', 'cpu', 'cuda', 'cuda:1' ...")
     encoder.add_argument('--threads', type=int, help='CPU threads for torch')
@@ -112,7 +115,8 @@ def run_encoder(args: argparse.Namespace) -> int:
     base = config_from_dict(EncoderConfig, read_yaml(args.config)) if args.config else None
     config = encoder_config(base, steps=args.steps, sequence_steps=args.sequence_steps,
                             batch_size=args.batch_size, seed=args.seed, device=args.device,
-                            threads=args.threads)
+                            threads=args.threads,
+                            true_depth_targets=False if args.sensor_depth_targets else None)
     spec = source = None
     if args.frames is not None and args.save_frames is not None:
         raise SceneMemError('--frames and --save-frames together would only copy the file')

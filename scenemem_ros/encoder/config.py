@@ -227,6 +227,11 @@ class EncoderTrainConfig:
         checkpoint_every: steps between resumable snapshots (0: only at the end).
         device: torch device ('auto', 'cpu', 'cuda', 'cuda:1', ...).
         threads: CPU threads torch may use (0 keeps torch's default).
+        true_depth_targets: when the frames carry their true depth (synthetic worlds), the
+            losses compare the slots with it while the encoder sees the sensor depth: it
+            learns where the surface is, not the noise (one-directional Chamfer against noisy
+            points rewards slots as thick as the noise, whose front faces stand in seen-free
+            space). Recorded frames have no true depth and use the sensor depth.
     """
 
     steps: int = 750
@@ -241,6 +246,7 @@ class EncoderTrainConfig:
     checkpoint_every: int = 200
     device: str = 'auto'
     threads: int = 2
+    true_depth_targets: bool = True
 
     def __post_init__(self) -> None:
         _non_negative(self, 'steps', 'sequence_steps', 'weight_decay', 'grad_clip', 'seed',

@@ -6,7 +6,8 @@ trains from the file on one that may not (a GPU box, a cluster node).
 
 File layout (``.npz``, written atomically): ``depth_mm`` (N, H, W) uint16 millimetres (0: no
 return; depth is rounded to 1 mm and clipped at 65.535 m), ``intrinsics`` (N, 3, 3) float32,
-``camera_to_world`` (N, 4, 4) float32, ``clips`` (C, T) int64, ``format`` () int64.
+``camera_to_world`` (N, 4, 4) float32, ``clips`` (C, T) int64, ``format`` () int64 and, for
+synthetic frames, ``target_depth_mm`` (N, H, W) uint16 true depth (optional).
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ def millimetres_to_depth(millimetres: np.ndarray) -> np.ndarray:
 def save_frame_bank(bank: FrameBank, path: Path) -> int:
     """Write ``bank`` to ``path`` (compressed, atomic); returns the file size in bytes."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, format=np.int64(FRAME_FILE_FORMAT),
-                        depth_mm=depth_to_millimetres(bank.depth.numpy()),
-                        intrinsics=bank.intrinsics.numpy().astype(np.float32),
-                        camera_to_world=bank.camera_to_world.numpy().astype(np.float32),
-                        clips=bank.clips.numpy().astype(np.int64))
+    arrays: dict[str, np.ndarray] = {
+        'format': np.array(FRAME_FILE_FORMAT, dtype=np.int64),
+        'depth_mm': depth_to_millimetres(bank.depth.numpy()),
+        'intrinsics': bank.intrinsics.numpy().astype(np.float32),
+        'camera_to_world': bank.camera_to_world.numpy().astype(np.float32),
+        'clips': bank.clips.numpy().astype(np.int64)}
+    if bank.target_depth is not None:
+        arrays['target_depth_mm'] = depth_to_millimetres(bank.target_depth.numpy())
+    np.savez_compressed(buffer, **arrays)
     payload = buffer.getvalue()
     atomic_write_bytes(Path(path), payload)
     return len(payload)
@@ -66,6 +71,7 @@ def load_frame_bank(path: Path) -> FrameBank:
             intrinsics = data['intrinsics']
             camera_to_world = data['camera_to_world']
             clips = data['clips']
+            targets = data['target_depth_mm'] if 'target_depth_mm' in data.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise EncoderError(f'{path} is not a readable frame file: {error}') from error
     if version != FRAME_FILE_FORMAT:
@@ -76,10 +82,14 @@ def load_frame_bank(path: Path) -> FrameBank:
                            f'{millimetres.dtype} {millimetres.shape}')
     if clips.ndim != 2:
         raise EncoderError(f'{path}: clips must be (C, T), got {clips.shape}')
+    if targets is not None and (targets.dtype != np.uint16 or targets.shape != millimetres.shape):
+        raise EncoderError(f'{path}: target_depth_mm must be uint16 like depth_mm '
+                           f'{millimetres.shape}, got {targets.dtype} {targets.shape}')
     return FrameBank(torch.from_numpy(millimetres_to_depth(millimetres)),
                      torch.from_numpy(intrinsics.astype(np.float32)),
                      torch.from_numpy(camera_to_world.astype(np.float32)),
-                     torch.from_numpy(clips.astype(np.int64)))
+                     torch.from_numpy(clips.astype(np.int64)),
+                     None if targets is None else torch.from_numpy(millimetres_to_depth(targets)))
 
 
 __all__ = ['FRAME_FILE_FORMAT', 'depth_to_millimetres', 'load_frame_bank',

@@ -42,13 +42,15 @@ class FrameBank:
 
     depth (N, H, W) float32 metres (NaN invalid), intrinsics (N, 3, 3), camera_to_world
     (N, 4, 4) optical-to-world poses, clips (C, T) int64 frame indices of consecutive frames
-    (C may be 0: no phase two).
+    (C may be 0: no phase two), optional target_depth (N, H, W) float32 true depth of the
+    same pixels without sensor noise (synthetic frames) for the losses.
     """
 
     depth: torch.Tensor
     intrinsics: torch.Tensor
     camera_to_world: torch.Tensor
     clips: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.long))
+    target_depth: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n = self.depth.shape[0]
@@ -64,6 +66,10 @@ class FrameBank:
         if self.clips.dim() != 2 or (self.clips.numel() and
                                      (self.clips.min() < 0 or self.clips.max() >= n)):
             raise EncoderError('FrameBank.clips must be (C, T) indices of frames')
+        if self.target_depth is not None and self.target_depth.shape != self.depth.shape:
+            raise EncoderError(f'FrameBank.target_depth must match depth '
+                               f'{tuple(self.depth.shape)}, got '
+                               f'{tuple(self.target_depth.shape)}')
 
     def __len__(self) -> int:
         return int(self.depth.shape[0])
@@ -158,7 +164,11 @@ def _batch_losses(model: torch.nn.Module, bank: FrameBank, index: torch.Tensor,
     assert isinstance(inner, SlotEncoder)
     camera = poses if inner.config.camera_vector else None
     output = model(depth, intrinsics, camera, config.loss.samples_per_face)
-    targets = make_targets(depth, intrinsics, config.loss, inner.config.max_depth, generator)
+    target_depth = depth
+    if bank.target_depth is not None and config.train.true_depth_targets:
+        target_depth = bank.target_depth[index].to(device)
+    targets = make_targets(target_depth, intrinsics, config.loss, inner.config.max_depth,
+                           generator)
     losses = frame_losses(output, targets, config.loss)
     if clip_length:
         temporal = sequence_losses(output.slots, poses, clip_length, config.sequence,

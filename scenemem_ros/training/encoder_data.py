@@ -5,7 +5,9 @@ spatial priors without semantics) and furnished apartments. Each world gives sho
 consecutive frames (phase two needs them; phase one uses every frame on its own):
 compositions are circled at a random radius, height and speed, looking at a random object;
 apartments are walked along ``plan_trajectory``. Depth has the sensor noise model on.
-Per-pixel ground-truth instance ids come with synthetic clips (for identity consistency).
+Per-pixel ground-truth instance ids come with synthetic clips (for identity consistency), and
+the true (noise-free) depth of the same rays, which training can use as the loss target while
+the encoder sees the sensor depth (``EncoderTrainConfig.true_depth_targets``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from scenemem_ros.world import (
     generate_composition,
     generate_world,
     plan_trajectory,
-    render_depths,
 )
 from scenemem_ros.world.config import FurnitureConfig
+from scenemem_ros.world.render import render_depth_pairs
 from scenemem_ros.world.trajectory import camera_pose
 
 # Middlebury 2014 "Motorcycle" calibration at the quarter resolution scikit-image ships:
@@ -79,11 +81,13 @@ class SyntheticSpec:
 
 @dataclass(frozen=True, eq=False)
 class Clip:
-    """Consecutive frames of one world and (T, H, W) int32 instance ids (-1: nothing hit)."""
+    """Consecutive frames of one world, (T, H, W) int32 instance ids (-1: nothing hit) and
+    (T, H, W) float32 true depth without sensor noise (NaN: no return; None when unknown)."""
 
     frames: list[Frame]
     instance_ids: np.ndarray
     world: str
+    true_depth: np.ndarray | None = None
 
 
 def _furniture(primitives: bool) -> FurnitureConfig:
@@ -141,11 +145,12 @@ def world_clips(world: World, count: int, length: int, camera: PinholeCamera,
     clips = []
     for index, clip_poses in enumerate(poses):
         first = index * length
-        depth = render_depths(world, camera, clip_poses, render, first_index=first)
+        depth, true_depth = render_depth_pairs(world, camera, clip_poses, render,
+                                               first_index=first)
         frames = [Frame(stamp=0.1 * t, camera=camera, camera_to_world=pose, depth=d)
                   for t, (pose, d) in enumerate(zip(clip_poses, depth, strict=True))]
         clips.append(Clip(frames, render_instance_ids(world, camera, clip_poses),
-                          f'{world.kind}_{world.seed}'))
+                          f'{world.kind}_{world.seed}', true_depth))
     return clips
 
 
@@ -184,24 +189,34 @@ def resize_frame(depth: np.ndarray, camera: PinholeCamera, height: int, width: i
     return depth[rows][:, cols], resized
 
 
-def bank_from_clips(clips: list[list[Frame]], height: int, width: int) -> FrameBank:
+def bank_from_clips(clips: list[list[Frame]], height: int, width: int,
+                    true_depths: list[np.ndarray | None] | None = None) -> FrameBank:
     """Clips of frames (any sizes) -> ``FrameBank`` at ``height x width``; clips shorter than
-    the longest are used as single frames only."""
+    the longest are used as single frames only. ``true_depths`` (one (T, H, W) array or None
+    per clip) becomes the bank's ``target_depth`` when every clip has one."""
     frames: list[Frame] = [f for clip in clips for f in clip if f.depth is not None]
     if not frames:
         raise EncoderError('no depth frames to train on (point-only datasets have no depth)')
+    if true_depths is not None and len(true_depths) != len(clips):
+        raise EncoderError(f'{len(true_depths)} true depths for {len(clips)} clips')
+    use_truth = true_depths is not None and all(t is not None for t in true_depths)
     length = max(len(c) for c in clips)
     depth: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
     intrinsics: list[np.ndarray] = []
     poses: list[np.ndarray] = []
     index_rows: list[list[int]] = []
-    for clip in clips:
+    for c, clip in enumerate(clips):
         start = len(depth)
-        for frame in clip:
+        for t, frame in enumerate(clip):
             if frame.depth is None:
                 continue
             resized, camera = resize_frame(frame.depth, frame.camera, height, width)
             depth.append(resized)
+            if use_truth:
+                truth = true_depths[c]  # type: ignore[index]
+                assert truth is not None
+                targets.append(resize_frame(truth[t], frame.camera, height, width)[0])
             intrinsics.append(camera.matrix)
             poses.append(frame.camera_to_world)
         if len(depth) - start == length:
@@ -209,7 +224,9 @@ def bank_from_clips(clips: list[list[Frame]], height: int, width: int) -> FrameB
     return FrameBank(torch.from_numpy(np.stack(depth).astype(np.float32)),
                      torch.tensor(np.stack(intrinsics), dtype=torch.float32),
                      torch.tensor(np.stack(poses), dtype=torch.float32),
-                     torch.tensor(index_rows, dtype=torch.long).reshape(-1, length))
+                     torch.tensor(index_rows, dtype=torch.long).reshape(-1, length),
+                     torch.from_numpy(np.stack(targets).astype(np.float32)) if use_truth
+                     else None)
 
 
 def sequence_clips(sequence: Sequence, length: int) -> list[list[Frame]]:

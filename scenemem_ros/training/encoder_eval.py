@@ -39,6 +39,7 @@ def _summary(metrics: list[FrameMetrics], seconds: list[float]) -> dict[str, Any
     def mean(name: str) -> float:
         return float(np.mean([getattr(m, name) for m in metrics]))
 
+    true = [m.front_share_true for m in metrics if np.isfinite(m.front_share_true)]
     return {
         'chamfer_l1_mean_cm': 100 * mean('chamfer_mean'),
         'chamfer_l1_median_cm': 100 * mean('chamfer_median'),
@@ -49,6 +50,7 @@ def _summary(metrics: list[FrameMetrics], seconds: list[float]) -> dict[str, Any
         'precision_5cm_visible': mean('precision_visible'),
         'front_surface_share': mean('front_share'),
         'front_off_surface_share': mean('front_off_surface_share'),
+        'front_surface_share_true': float(np.mean(true)) if true else None,
         'active_slots': mean('active_slots'),
         'min_points_per_active_slot_per_2048': float(min(m.min_points_per_2048
                                                         for m in metrics)),
@@ -58,8 +60,8 @@ def _summary(metrics: list[FrameMetrics], seconds: list[float]) -> dict[str, Any
     }
 
 
-def _score(session: EncoderSession, frame: Frame, refine_steps: int
-           ) -> tuple[FrameMetrics, float, Any]:
+def _score(session: EncoderSession, frame: Frame, refine_steps: int,
+           true_depth: np.ndarray | None = None) -> tuple[FrameMetrics, float, Any]:
     assert frame.depth is not None
     times = []
     output = None
@@ -74,7 +76,7 @@ def _score(session: EncoderSession, frame: Frame, refine_steps: int
                              session.model.bank.faces.cpu().numpy(),
                              output.slots.existence[0].cpu().numpy(),
                              threshold=session.config.loss.active_threshold,
-                             max_depth=session.model.config.max_depth)
+                             max_depth=session.model.config.max_depth, true_depth=true_depth)
     return metrics, float(np.min(times)), output
 
 
@@ -166,13 +168,14 @@ def evaluate_encoder(model: Path | None = None, worlds: int = 6, frames_per_worl
     session = EncoderSession(path, refine_steps=0, threads=threads, track=True)
     clips = held_out_clips(worlds, frames_per_world, 1, first_seed, primitives=primitives)
     frames = [clip.frames[0] for clip in clips]
+    truths = [None if clip.true_depth is None else clip.true_depth[0] for clip in clips]
     amortised, refined, amortised_s, refined_s = [], [], [], []
-    for frame in frames:
-        metrics, seconds, _ = _score(session, frame, 0)
+    for frame, truth in zip(frames, truths, strict=True):
+        metrics, seconds, _ = _score(session, frame, 0, truth)
         amortised.append(metrics)
         amortised_s.append(seconds)
         if refine_steps:
-            metrics, seconds, _ = _score(session, frame, refine_steps)
+            metrics, seconds, _ = _score(session, frame, refine_steps, truth)
             refined.append(metrics)
             refined_s.append(seconds)
     result: dict[str, Any] = {'model': str(path), 'step': session.info['step'],
@@ -216,7 +219,8 @@ def evaluate_encoder(model: Path | None = None, worlds: int = 6, frames_per_worl
 def encoder_table(result: dict[str, Any]) -> str:
     """Human-readable table of ``evaluate_encoder``'s result."""
     keys = ('chamfer_l1_mean_cm', 'chamfer_l1_median_cm', 'fscore_5cm', 'fscore_5cm_visible',
-            'front_surface_share', 'front_off_surface_share', 'active_slots', 'starved_active_slots', 'ms_per_frame')
+            'front_surface_share', 'front_off_surface_share', 'front_surface_share_true',
+            'active_slots', 'starved_active_slots', 'ms_per_frame')
     columns = [('synthetic amortised', result)]
     if 'refined' in result:
         columns.append(('synthetic refined', result['refined']))

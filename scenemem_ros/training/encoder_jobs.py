@@ -59,13 +59,14 @@ def build_bank(config: EncoderConfig, spec: SyntheticSpec | None = None,
 
     model = config.model
     if spec is not None:
-        clips = [clip.frames for clip in synthetic_clips(spec)]
-    else:
-        assert source is not None
-        sequence = source.read()
-        clips = sequence_clips(sequence, config.train.sequence_length)
-        if not clips:
-            clips = [[frame] for frame in sequence if frame.depth is not None]
+        synthetic = synthetic_clips(spec)
+        return bank_from_clips([clip.frames for clip in synthetic], model.input_height,
+                               model.input_width, [clip.true_depth for clip in synthetic])
+    assert source is not None
+    sequence = source.read()
+    clips = sequence_clips(sequence, config.train.sequence_length)
+    if not clips:
+        clips = [[frame] for frame in sequence if frame.depth is not None]
     return bank_from_clips(clips, model.input_height, model.input_width)
 
 

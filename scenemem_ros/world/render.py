@@ -116,13 +116,24 @@ def render_depths(world: World, camera: PinholeCamera, poses: np.ndarray,
                   config: RenderConfig | None = None, first_index: int = 0) -> np.ndarray:
     """(B, 4, 4) poses -> (B, H, W) float32 depth with noise (frame i seeded by first_index+i)
     and range limits applied."""
+    return render_depth_pairs(world, camera, poses, config, first_index)[0]
+
+
+def render_depth_pairs(world: World, camera: PinholeCamera, poses: np.ndarray,
+                       config: RenderConfig | None = None, first_index: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 4, 4) poses -> (B, H, W) float32 sensor depth (as ``render_depths``) and the
+    (B, H, W) float32 true depth of the same rays (no noise, same range limits): one ray cast
+    for both."""
     config = config or RenderConfig()
     poses = np.asarray(poses, dtype=np.float64)
     if poses.ndim != 3 or poses.shape[1:] != (4, 4):
         raise WorldError(f'poses must be (B, 4, 4), got shape {poses.shape}')
     clean = render_clean_depths(world, camera, poses)
-    return np.stack([clip_range(apply_noise(d, config.noise, first_index + i), config)
-                     for i, d in enumerate(clean)])
+    noisy = np.stack([clip_range(apply_noise(d, config.noise, first_index + i), config)
+                      for i, d in enumerate(clean)])
+    true = np.stack([clip_range(d.astype(np.float32), config) for d in clean])
+    return noisy, true
 
 
 def render_frame(world: World, camera: PinholeCamera, camera_to_world: np.ndarray,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from scenemem_ros.encoder.errors import EncoderError
 from scenemem_ros.geometry.camera import PinholeCamera
@@ -25,6 +26,30 @@ def test_synthetic_clips_have_consecutive_frames_and_instance_ids(tiny_clips):
         assert np.isfinite(depth[hit]).mean() > 0.9
         steps = np.diff([f.camera_position for f in clip.frames], axis=0)
         assert np.linalg.norm(steps, axis=1).max() < 0.2  # 10 Hz consecutive poses
+
+
+def test_synthetic_clips_carry_the_true_depth_of_the_same_rays(tiny_clips):
+    for clip in tiny_clips:
+        assert clip.true_depth is not None and clip.true_depth.shape == (3, 24, 32)
+        sensor = np.stack([f.depth for f in clip.frames])
+        both = np.isfinite(sensor) & np.isfinite(clip.true_depth)
+        assert both.mean() > 0.5
+        error = np.abs(sensor[both] - clip.true_depth[both])
+        assert np.median(error) < 0.05  # the same surfaces ...
+        assert error.max() > 0  # ... seen through the noise
+        # dropouts leave no hole in the truth
+        assert (np.isfinite(clip.true_depth) & ~np.isfinite(sensor)).any()
+
+
+def test_bank_takes_the_true_depth_as_its_target_only_when_every_clip_has_one(tiny_clips):
+    frames = [c.frames for c in tiny_clips]
+    bank = bank_from_clips(frames, 12, 16, [c.true_depth for c in tiny_clips])
+    assert bank.target_depth is not None and bank.target_depth.shape == bank.depth.shape
+    assert not torch.equal(torch.nan_to_num(bank.target_depth), torch.nan_to_num(bank.depth))
+    assert bank_from_clips(frames, 12, 16, [tiny_clips[0].true_depth, None]).target_depth \
+        is None
+    with pytest.raises(EncoderError, match='true depths'):
+        bank_from_clips(frames, 12, 16, [tiny_clips[0].true_depth])
 
 
 def test_bank_keeps_clips_of_full_length(tiny_clips):

@@ -59,6 +59,23 @@ def test_surface_just_above_a_floor_at_grazing_incidence_is_in_front_but_on_the_
     assert metrics.precision > 0.99
 
 
+def test_noise_puts_a_true_surface_in_front_of_the_sensor_depth_but_not_of_the_truth():
+    faces = icosphere(3).faces
+    noisy = wall(2.0) + np.random.default_rng(0).normal(0, 0.08, (CAMERA.height, CAMERA.width))
+    metrics = evaluate_frame(noisy, CAMERA, sheet(2.0), faces, np.array([0.9]),
+                             true_depth=wall(2.0))
+    assert metrics.front_share > 0.05  # noise farther than tau: the sheet "stands in front"
+    assert metrics.front_share_true == pytest.approx(0.0)
+    assert np.isnan(evaluate_frame(noisy, CAMERA, sheet(2.0), faces,
+                                   np.array([0.9])).front_share_true)
+    in_front = evaluate_frame(noisy, CAMERA, sheet(1.5, half=0.3), faces, np.array([0.9]),
+                              true_depth=wall(2.0))
+    assert in_front.front_share_true == pytest.approx(1.0)
+    with pytest.raises(EncoderError, match='true depth shape'):
+        evaluate_frame(noisy, CAMERA, sheet(2.0), faces, np.array([0.9]),
+                       true_depth=wall(2.0)[:10])
+
+
 def test_chamfer_is_the_mean_and_median_distance_to_the_nearest_sample():
     faces = icosphere(3).faces
     depth = wall(2.0)

@@ -83,6 +83,21 @@ def test_phase_two_trains_on_clips_with_temporal_losses(tiny_bank):
                     progress=False)
 
 
+def test_losses_compare_slots_with_the_true_depth_when_the_bank_has_it(tiny_bank):
+    shifted = FrameBank(tiny_bank.depth, tiny_bank.intrinsics, tiny_bank.camera_to_world,
+                        tiny_bank.clips, tiny_bank.depth + 0.5)  # a "truth" 0.5 m farther
+
+    def chamfer(bank, **train):
+        torch.manual_seed(0)
+        report = fit_encoder(SlotEncoder(TINY_MODEL), bank, tiny_config(steps=1,
+                             sequence_steps=0, **train), progress=False)
+        return report.losses['chamfer']
+
+    plain = chamfer(tiny_bank)
+    assert chamfer(shifted) > plain + 0.1
+    assert chamfer(shifted, true_depth_targets=False) == pytest.approx(plain)
+
+
 def test_learning_rate_warms_up_then_decays():
     factors = [learning_rate_factor(step, 1000) for step in range(1000)]
     assert factors[0] < factors[49] == pytest.approx(1.0)

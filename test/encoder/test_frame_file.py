@@ -47,6 +47,24 @@ def test_round_trip_keeps_frames_to_the_millimetre(tmp_path):
     assert torch.equal(loaded.clips, bank.clips)
 
 
+def test_round_trip_keeps_the_true_depth_targets(tmp_path):
+    bank = small_bank()
+    assert load_frame_bank(_saved(bank, tmp_path / 'a.npz')).target_depth is None
+    truth = bank.depth + 0.01
+    with_truth = FrameBank(bank.depth, bank.intrinsics, bank.camera_to_world, bank.clips, truth)
+    loaded = load_frame_bank(_saved(with_truth, tmp_path / 'b.npz'))
+    assert loaded.target_depth is not None
+    valid = torch.isfinite(truth) & (truth > 0)
+    assert (loaded.target_depth[valid] - truth[valid]).abs().max() <= 0.0005 + 1e-6
+    with pytest.raises(EncoderError, match='target_depth'):
+        FrameBank(bank.depth, bank.intrinsics, bank.camera_to_world, bank.clips, truth[:, :5])
+
+
+def _saved(bank: FrameBank, path):
+    save_frame_bank(bank, path)
+    return path
+
+
 def test_millimetres_clip_and_mark_invalid():
     depth = np.array([[[np.nan, -1.0, 0.0, 1.2344, 70.0, np.inf]]])
     millimetres = depth_to_millimetres(depth)
