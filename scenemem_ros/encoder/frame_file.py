@@ -53,7 +53,7 @@ def save_frame_bank(bank: FrameBank, path: Path) -> int:
         'clips': bank.clips.numpy().astype(np.int64)}
     if bank.target_depth is not None:
         arrays['target_depth_mm'] = depth_to_millimetres(bank.target_depth.numpy())
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, allow_pickle=False, **arrays)
     payload = buffer.getvalue()
     atomic_write_bytes(Path(path), payload)
     return len(payload)
