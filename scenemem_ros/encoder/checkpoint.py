@@ -106,6 +106,7 @@ def _migrated(config: Any) -> Any:
     if isinstance(config, dict) and isinstance(config.get('model'), dict):
         model = dict(config['model'])
         model.setdefault('translation_frame', 'camera')
+        model.setdefault('cluster_normal_weight', 0.0)
         config = {**config, 'model': model}
     return config
 

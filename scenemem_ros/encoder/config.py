@@ -62,6 +62,10 @@ class SlotEncoderConfig:
             within it. 'camera': TRANSLATION_RESIDUAL metres per unit along the camera axes
             (checkpoints written before this field existed).
         translation_floor: smallest extent (metres) of an axis in 'anchor' translation units.
+        cluster_normal_weight: metres of k-means distance per unit difference of surface
+            normal (0: cluster on 3D position alone). With it a cluster does not straddle a
+            crease (floor and wall, table top and side), whose mean would hang in free space
+            in front of both surfaces.
     """
 
     slot_rows: int = 6
@@ -83,11 +87,13 @@ class SlotEncoderConfig:
     camera_vector: bool = False
     translation_frame: str = 'anchor'
     translation_floor: float = 0.05
+    cluster_normal_weight: float = 0.5
 
     def __post_init__(self) -> None:
         _require(self.translation_frame in TRANSLATION_FRAMES, self, 'translation_frame',
                  f'one of {TRANSLATION_FRAMES}')
         _positive(self, 'translation_floor')
+        _require(self.cluster_normal_weight >= 0, self, 'cluster_normal_weight', '>= 0')
         _positive(self, 'slot_rows', 'slot_cols', 'num_prototypes', 'head_hidden', 'min_scale',
                   'initial_scale', 'max_depth', 'blocks_per_stage')
         _require(self.cluster_iterations >= 0, self, 'cluster_iterations', '>= 0')

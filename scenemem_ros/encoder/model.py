@@ -126,9 +126,32 @@ def input_channels(config: SlotEncoderConfig) -> int:
     return 4 + 6 * len(config.position_frequencies)
 
 
+def surface_normals(points: torch.Tensor, valid: torch.Tensor, smoothing: int = 5
+                    ) -> torch.Tensor:
+    """(B, h, w, 3) camera-frame points, (B, h, w) valid -> (B, h, w, 3) unit surface normals
+    turned towards the camera (0 where unknown): the cross product of the central differences
+    of the points box-filtered over ``smoothing`` x ``smoothing`` valid pixels (depth noise
+    grows with range; the filter keeps far normals usable)."""
+    mask = valid.to(points.dtype).unsqueeze(1)
+    pad = smoothing // 2
+    total = F.avg_pool2d(points.permute(0, 3, 1, 2) * mask, smoothing, 1, pad,
+                         count_include_pad=False)
+    support = F.avg_pool2d(mask, smoothing, 1, pad, count_include_pad=False)
+    smooth = total / support.clamp_min(1e-6)  # (B, 3, h, w)
+    across = F.pad(smooth[..., :, 2:] - smooth[..., :, :-2], (1, 1, 0, 0))
+    down = F.pad(smooth[..., 2:, :] - smooth[..., :-2, :], (0, 0, 1, 1))
+    normal = torch.cross(across, down, dim=1)
+    length = normal.norm(dim=1, keepdim=True)
+    normal = normal / length.clamp_min(1e-9)
+    towards = (normal * smooth).sum(1, keepdim=True) > 0
+    normal = torch.where(towards, -normal, normal)
+    known = valid.unsqueeze(1) & (support > 0.99) & (length > 0)
+    return torch.where(known, normal, torch.zeros_like(normal)).permute(0, 2, 3, 1)
+
+
 def _nearest_centre(points: torch.Tensor, centres: torch.Tensor, alive: torch.Tensor
                     ) -> torch.Tensor:
-    """(B, N, 3) points, (B, K, 3) centres, (B, K) alive -> (B, N) nearest alive centre."""
+    """(B, N, D) points, (B, K, D) centres, (B, K) alive -> (B, N) nearest alive centre."""
     squared = torch.baddbmm((centres * centres).sum(-1).unsqueeze(1), points,
                             centres.transpose(1, 2), alpha=-2.0)
     return squared.masked_fill_(~alive.unsqueeze(1), float('inf')).argmin(dim=-1)
@@ -142,7 +165,8 @@ def _cluster_means(points: torch.Tensor, valid: torch.Tensor, assignment: torch.
     counts = torch.zeros(centres.shape[:2], dtype=points.dtype, device=points.device)
     counts.scatter_add_(1, assignment, weights)
     sums = torch.zeros_like(centres).scatter_add_(
-        1, assignment.unsqueeze(-1).expand(-1, -1, 3), points * weights.unsqueeze(-1))
+        1, assignment.unsqueeze(-1).expand(-1, -1, points.shape[-1]),
+        points * weights.unsqueeze(-1))
     moved = sums / counts.clamp_min(1).unsqueeze(-1)
     return torch.where((counts > 0).unsqueeze(-1), moved, centres), counts
 
@@ -254,22 +278,27 @@ class SlotEncoder(nn.Module):
             points = encoder_input.points
             batch, height, width = points.shape[:3]
             dtype, device = points.dtype, points.device
+            features = points
+            if c.cluster_normal_weight > 0:
+                normals = surface_normals(points, encoder_input.valid)
+                features = torch.cat([points, c.cluster_normal_weight * normals], dim=-1)
+            size = features.shape[-1]
             mask = encoder_input.valid.to(dtype).unsqueeze(1)
             share = F.adaptive_avg_pool2d(mask, grid).flatten(1)  # (B, K)
-            centres = F.adaptive_avg_pool2d(points.permute(0, 3, 1, 2) * mask, grid)
+            centres = F.adaptive_avg_pool2d(features.permute(0, 3, 1, 2) * mask, grid)
             centres = centres.flatten(2).transpose(1, 2) / share.clamp_min(1e-6).unsqueeze(-1)
             alive = share > 0
             flat = points.reshape(batch, -1, 3)
             valid = encoder_input.valid.reshape(batch, -1)
             # k-means rounds on every other row and column, then one full assignment
-            coarse_points = points[:, ::2, ::2].reshape(batch, -1, 3)
+            coarse_features = features[:, ::2, ::2].reshape(batch, -1, size)
             coarse_valid = encoder_input.valid[:, ::2, ::2].reshape(batch, -1)
             for _ in range(c.cluster_iterations):
-                nearest = _nearest_centre(coarse_points, centres, alive)
-                centres, counts = _cluster_means(coarse_points, coarse_valid, nearest, centres)
+                nearest = _nearest_centre(coarse_features, centres, alive)
+                centres, counts = _cluster_means(coarse_features, coarse_valid, nearest, centres)
                 alive = counts > 0
-            assignment = _nearest_centre(flat, centres, alive)
-            centres, counts = _cluster_means(flat, valid, assignment, centres)
+            assignment = _nearest_centre(features.reshape(batch, -1, size), centres, alive)
+            centres, counts = _cluster_means(flat, valid, assignment, centres[..., :3])
             assignment = torch.where(valid, assignment, torch.full_like(assignment, -1))
             x, y, z = flat.unbind(-1)
             products = torch.stack([x * x, y * y, z * z, x * y, x * z, y * z], dim=-1)

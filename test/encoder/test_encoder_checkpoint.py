@@ -96,7 +96,9 @@ def test_saving_refuses_a_model_of_another_config(tmp_path):
 def test_a_checkpoint_from_before_anchor_frame_translation_keeps_camera_translation(saved):
     _, path = saved
     assert load_encoder(path)[1].model.translation_frame == 'anchor'
-    rewrite(path, lambda header, _: header['config']['model'].pop('translation_frame'))
+    rewrite(path, lambda header, _: [header['config']['model'].pop(key) for key in
+                                     ('translation_frame', 'cluster_normal_weight')])
     model, config, _ = load_encoder(path)
     assert config.model.translation_frame == 'camera'
     assert model.config.translation_frame == 'camera'
+    assert model.config.cluster_normal_weight == 0.0  # 3D-only k-means, as it was trained

@@ -16,6 +16,7 @@ from scenemem_ros.encoder.model import (
     camera_vector,
     parameter_count,
     resample_depth,
+    surface_normals,
 )
 from scenemem_ros.encoder.slots import matrix_to_euler
 from scenemem_ros.geometry.camera import PinholeCamera, depth_to_points
@@ -106,6 +107,53 @@ def test_anchor_frame_translation_moves_along_the_anchor_axes_in_units_of_its_ex
                                .expand_as(moved))
 
 
+def test_surface_normals_of_a_tilted_plane_face_the_camera():
+    camera = PinholeCamera.from_fov(32, 24, 60.0)
+    rays = camera.rays().numpy()
+    depth = torch.tensor(2.0 / (1 - 0.5 * rays[..., 0]), dtype=torch.float32)[None]
+    points, valid, _ = resample_depth(depth, torch.tensor(camera.matrix,
+                                                         dtype=torch.float32)[None], 24, 32, 10.0)
+    normals = surface_normals(points, valid)
+    known = normals.norm(dim=-1) > 0
+    assert known.float().mean() > 0.5
+    expected = -torch.tensor([-0.5, 0.0, 1.0]) / np.sqrt(1.25)
+    torch.testing.assert_close(normals[known], expected.expand(int(known.sum()), 3), atol=1e-3,
+                               rtol=0)
+
+
+def crease_depth(camera: PinholeCamera) -> np.ndarray:
+    """(H, W) depth of a floor 1 m below the camera meeting a wall 3 m ahead."""
+    rays = camera.rays().numpy()
+    with np.errstate(divide='ignore'):
+        floor = np.where(rays[..., 1] > 0, 1.0 / rays[..., 1], np.inf)
+    return np.minimum(floor, 3.0).astype(np.float32)
+
+
+def crease_minority(weight: float) -> float:
+    """Share of the crease scene's points that sit in a cluster whose majority is on the
+    other surface (floor vs wall), with k-means on position + ``weight`` x normal."""
+    camera = PinholeCamera.from_fov(64, 48, 70.0)
+    model = SlotEncoder(replace(TINY_MODEL, slot_rows=6, slot_cols=8, input_height=48,
+                                input_width=64, cluster_normal_weight=weight))
+    depth = torch.tensor(crease_depth(camera))[None]
+    encoder_input = model.prepare(depth, torch.tensor(camera.matrix, dtype=torch.float32)[None])
+    _, _, assignment = model.cluster(encoder_input)
+    on_wall = (encoder_input.points[0, ..., 2] > 2.99).reshape(-1).float()
+    minority = 0.0
+    for slot in assignment[0].unique():
+        member = assignment[0] == slot
+        if slot >= 0:
+            wall = on_wall[member].mean()
+            minority += float(torch.minimum(wall, 1 - wall)) * int(member.sum())
+    return minority / int((assignment[0] >= 0).sum())
+
+
+def test_clusters_with_normals_straddle_a_crease_less():
+    plain, with_normals = crease_minority(0.0), crease_minority(0.5)
+    assert plain > 0.02  # 3D k-means mixes floor and wall near the crease
+    assert with_normals < 0.6 * plain
+
+
 def test_matrix_to_euler_inverts_euler_to_matrix():
     generator = torch.Generator().manual_seed(0)
     angles = (torch.rand(200, 3, generator=generator) * 2 - 1) * torch.tensor([3.1, 1.5, 3.1])
@@ -139,7 +187,8 @@ def test_default_model_is_small():
                                           ('channels', (8,)), ('min_scale', -1.0),
                                           ('initial_scale', 50.0),
                                           ('translation_frame', 'world'),
-                                          ('translation_floor', 0.0)])
+                                          ('translation_floor', 0.0),
+                                          ('cluster_normal_weight', -1.0)])
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(EncoderError, match=field):
         SlotEncoderConfig(**{field: value})
