@@ -8,8 +8,10 @@ sinusoidal encoding (Video-3D LLM's position-aware input). A ResNet-style backbo
 features at 1/4 and 1/16 of the input resolution.
 
 Slots come from the points themselves: K = ``slot_rows x slot_cols`` clusters start at the mean
-point of each cell of an image grid and run ``cluster_iterations`` rounds of k-means in 3D (a
-non-learned slot attention: clusters do not straddle depth discontinuities). Each cluster's
+point of each cell of an image grid and run ``cluster_iterations`` rounds of k-means on the 3D
+point and its surface normal (weighted by ``cluster_normal_weight``): a non-learned slot
+attention whose clusters do not straddle depth discontinuities and straddle creases less (a
+cluster over a floor-wall crease has its mean in free space, in front of both). Each cluster's
 mean, principal axes (the smallest one is the surface normal) and spread are its slot's
 *anchor*: a slot whose head outputs are zero is a box-like prototype blend placed, oriented and
 sized like its cluster. An MLP over (the cluster's pooled features, the global feature, the
@@ -265,7 +267,8 @@ class SlotEncoder(nn.Module):
         (B, h * w) int64 cluster of every pixel (-1: invalid).
 
         Clusters start as the grid cells' mean points (cells without depth stay empty) and run
-        ``cluster_iterations`` rounds of k-means on the 3D points. An anchor is its cluster's
+        ``cluster_iterations`` rounds of k-means on the 3D points, extended by
+        ``cluster_normal_weight`` times their surface normals. An anchor is its cluster's
         mean, principal axes (largest spread first; the third, the surface normal, turned
         towards the camera) and SPREAD_TO_SCALE times the standard deviation along each axis;
         an empty cluster anchors on its cell's mean ray at EMPTY_CELL_DEPTH, camera-aligned,
