@@ -2,13 +2,16 @@
 
     python benchmarks/encoder.py [--json] [--model models/encoder_demo.npz] [--threads 2]
                                  [--refine-steps 30] [--frames 8] [--device cpu]
+                                 [--baseline OTHER.npz]
 
 Renders ``--frames`` held-out synthetic frames at 320x240 (noise on) and times
 ``EncoderSession.encode_frame`` (resampling, network, clustering, meshes, world transform):
 the amortised default, and with ``--refine-steps`` of test-time refinement. Also reports the
-parameter count and checkpoint size. Targets (issue 5), amortised (default) path: <= 100 ms per
-240x320 frame on the CPU, <= 10 ms on an H100/H200 (``--device cuda``; on a GPU machine without
-Open3D pass ``--frames-file`` with frames saved by ``scenemem train encoder --save-frames``).
+parameter count and checkpoint size. ``--baseline`` times a second checkpoint on the same frames
+in the same run, alternating frame by frame with the first, and reports the ratio. Targets
+(issue 5), amortised (default) path: <= 100 ms per 240x320 frame on the CPU, <= 10 ms on an
+H100/H200 (``--device cuda``; on a GPU machine without Open3D pass ``--frames-file`` with
+frames saved by ``scenemem train encoder --save-frames``).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ def main() -> int:
     parser.add_argument('--frames-file', type=Path,
                         help='frames saved by `scenemem train encoder --save-frames` (e.g. on a '
                              'GPU machine without Open3D) instead of rendering them')
+    parser.add_argument('--baseline', type=Path,
+                        help='another checkpoint, timed amortised on the same frames in turn')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args()
 
@@ -90,7 +95,16 @@ def main() -> int:
     refined = EncoderSession(path, device=args.device, refine_steps=args.refine_steps,
                              threads=args.threads, track=False)
     target_ms = TARGET_MS.get(amortised.device.type, TARGET_MS['cpu'])
-    amortised_ms = time_session(amortised, frames, args.repeats)
+    baseline_ms: list[float] = []
+    if args.baseline is not None:
+        baseline = EncoderSession(args.baseline, device=args.device, refine_steps=0,
+                                  threads=args.threads, track=False)
+        amortised_ms = []
+        for frame in frames:  # in turn, so both see the same machine load
+            amortised_ms += time_session(amortised, [frame], args.repeats)
+            baseline_ms += time_session(baseline, [frame], args.repeats)
+    else:
+        amortised_ms = time_session(amortised, frames, args.repeats)
     refined_ms = time_session(refined, frames[:max(1, len(frames) // 2)], 1)
     result = {
         'model': str(path), 'model_bytes': Path(path).stat().st_size,
@@ -105,6 +119,10 @@ def main() -> int:
         'meets_target': bool(np.median(amortised_ms) <= target_ms),
         'cpu': platform.processor() or platform.machine(),
     }
+    if baseline_ms:
+        result.update(baseline=str(args.baseline),
+                      baseline_ms_median=float(np.median(baseline_ms)),
+                      ratio_to_baseline=float(np.median(amortised_ms) / np.median(baseline_ms)))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -117,6 +135,9 @@ def main() -> int:
               f'{result["amortised_ms_p90"]:>8.1f}')
         print(f'{f"refined ({args.refine_steps} steps)":>28} '
               f'{result["refined_ms_median"]:>18.1f} {"":>8}')
+        if baseline_ms:
+            print(f'{"baseline amortised":>28} {result["baseline_ms_median"]:>18.1f} '
+                  f'{"":>8}  ({args.baseline}; ratio {result["ratio_to_baseline"]:.2f})')
         print(f'target <= {target_ms:.0f} ms amortised: '
               f'{"met" if result["meets_target"] else "missed"}')
     return 0

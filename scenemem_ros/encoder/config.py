@@ -146,7 +146,7 @@ class EncoderLossConfig:
     surface_truncation: float = 1.0
     chamfer_weight: float = 1.0
     min_share_weight: float = 0.5
-    front_weight: float = 5.0
+    front_weight: float = 10.0
     laplacian_weight: float = 0.5
     edge_weight: float = 0.5
     surface_weight: float = 2.0
