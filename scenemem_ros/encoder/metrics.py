@@ -142,6 +142,15 @@ def _project(samples: np.ndarray, camera: PinholeCamera, depth: np.ndarray
     return observed, z
 
 
+def _front_and_visible(samples: np.ndarray, camera: PinholeCamera, depth: np.ndarray,
+                       tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 3) samples, (H, W) depth -> (M,) bool in front of the depth by more than tau along
+    the ray, and (M,) bool over known depth and not more than tau behind it."""
+    observed, z = _project(samples, camera, _filled_depth(np.asarray(depth, np.float64)))
+    known = np.isfinite(observed)
+    return known & (z < observed - tau), known & (z <= observed + tau)
+
+
 def evaluate_frame(depth: np.ndarray, camera: PinholeCamera, vertices: np.ndarray,
                    faces: np.ndarray, existence: np.ndarray, threshold: float = 0.5,
                    tau: float = TAU, max_depth: float = 10.0, density: float = 40000.0,
@@ -160,24 +169,21 @@ def evaluate_frame(depth: np.ndarray, camera: PinholeCamera, vertices: np.ndarra
     samples, owner = surface_samples(np.asarray(vertices)[active], np.asarray(faces), density,
                                      seed=seed)
     if len(samples) == 0:
-        return FrameMetrics(float('inf'), float('inf'), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0,
-                            0.0,
-                            0, len(points), 0)
+        return FrameMetrics(
+            chamfer_mean=float('inf'), chamfer_median=float('inf'), recall=0.0, precision=0.0,
+            precision_visible=0.0, fscore=0.0, fscore_visible=0.0, front_share=0.0,
+            front_off_surface_share=0.0, front_share_true=0.0, active_slots=0,
+            min_points_per_2048=0.0, starved_slots=0, points=len(points), surface_samples=0)
     distance, nearest = cKDTree(samples).query(points, workers=1)
     back, _ = cKDTree(points).query(samples, workers=1, distance_upper_bound=tau * 1.0001)
     close = back <= tau
-    observed, z = _project(samples, camera, _filled_depth(np.asarray(depth, np.float64)))
-    known = np.isfinite(observed)
-    front = known & (z < observed - tau)
-    visible = known & (z <= observed + tau)
+    front, visible = _front_and_visible(samples, camera, depth, tau)
     front_true = float('nan')
     if true_depth is not None:
-        true_depth = np.asarray(true_depth, dtype=np.float64)
-        if true_depth.shape != np.shape(depth):
-            raise EncoderError(f'true depth shape {true_depth.shape} does not match the depth '
-                               f'{np.shape(depth)}')
-        observed_true, _ = _project(samples, camera, _filled_depth(true_depth))
-        front_true = float(np.mean(np.isfinite(observed_true) & (z < observed_true - tau)))
+        if np.shape(true_depth) != np.shape(depth):
+            raise EncoderError(f'true depth shape {np.shape(true_depth)} does not match the '
+                               f'depth {np.shape(depth)}')
+        front_true = float(_front_and_visible(samples, camera, true_depth, tau)[0].mean())
     recall = float(np.mean(distance <= tau))
     precision = float(np.mean(close))
     precision_visible = float(np.mean(close[visible])) if visible.any() else 0.0

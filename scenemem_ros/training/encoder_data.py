@@ -199,7 +199,8 @@ def bank_from_clips(clips: list[list[Frame]], height: int, width: int,
         raise EncoderError('no depth frames to train on (point-only datasets have no depth)')
     if true_depths is not None and len(true_depths) != len(clips):
         raise EncoderError(f'{len(true_depths)} true depths for {len(clips)} clips')
-    use_truth = true_depths is not None and all(t is not None for t in true_depths)
+    truths = true_depths if true_depths is not None else [None] * len(clips)
+    use_truth = true_depths is not None and all(t is not None for t in truths)
     length = max(len(c) for c in clips)
     depth: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -213,9 +214,8 @@ def bank_from_clips(clips: list[list[Frame]], height: int, width: int,
                 continue
             resized, camera = resize_frame(frame.depth, frame.camera, height, width)
             depth.append(resized)
-            if use_truth:
-                truth = true_depths[c]  # type: ignore[index]
-                assert truth is not None
+            truth = truths[c]
+            if use_truth and truth is not None:
                 targets.append(resize_frame(truth[t], frame.camera, height, width)[0])
             intrinsics.append(camera.matrix)
             poses.append(frame.camera_to_world)
