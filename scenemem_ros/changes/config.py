@@ -64,6 +64,18 @@ class ChangeDetectorConfig:
         move_volume_ratio: a removal and an addition whose box volumes differ by less than
             this factor (and heights by less than ``move_height_tolerance``) are one move.
         move_height_tolerance: see above (m).
+        move_shape_tolerance: with a slot encoder (``ChangeDetector.shape_encoder``), the pair
+            must also have the same shape: what the slots that cover the removal (from the
+            memory's expected depth) and the addition (observed) describe must lie within this
+            mean surface distance (m) of each other, up to a shift and a turn on the floor.
+            Otherwise a chair taken away and a box put down elsewhere make one 'move' (0: box
+            test only).
+        shape_every: frames between two looks at the shape of a change in view (each costs
+            one encoder pass per side, and a ray cast of the expected depth for removals).
+        shape_tries: looks at a change's shape that may come back empty before a pair is
+            judged by its boxes alone; until then (and for at most ``shape_tries *
+            shape_every`` frames after the change was confirmed) a change without a shape is
+            not paired.
         ttl: seconds a detected override lives after it was last seen (0: forever).
         refresh_period: seconds between republications of a live override's ``last_seen``.
         republish_iou: a published override is republished when its box's IoU with the
@@ -109,6 +121,9 @@ class ChangeDetectorConfig:
     min_region_area: float = 1.0
     move_volume_ratio: float = 4.0
     move_height_tolerance: float = 0.5
+    move_shape_tolerance: float = 0.08
+    shape_every: int = 5
+    shape_tries: int = 3
     ttl: float = 600.0
     refresh_period: float = 30.0
     republish_iou: float = 0.9
@@ -130,7 +145,8 @@ class ChangeDetectorConfig:
         positive = ('resolution', 'addition_width', 'removal_width', 'max_range', 'min_pixels',
                     'on_frames',
                     'max_score', 'min_cluster_voxels', 'confirm_frames', 'doorway_window',
-                    'min_region_area', 'move_volume_ratio', 'removal_every')
+                    'min_region_area', 'move_volume_ratio', 'removal_every', 'shape_every',
+                    'shape_tries')
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be > 0, got '
@@ -139,7 +155,7 @@ class ChangeDetectorConfig:
                         'edge_jump', 'floor_snap',
                         'robot_radius', 'move_height_tolerance', 'ttl', 'refresh_period',
                         'strong_pixels', 'strong_cluster_voxels', 'republish_interval',
-                        'pose_jitter_deg')
+                        'pose_jitter_deg', 'move_shape_tolerance')
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ChangeDetectionError(f'ChangeDetectorConfig.{name} must be >= 0, got '

@@ -10,7 +10,10 @@ at least every ``refresh_period`` seconds while it is seen (so ``expires_at`` mo
 deleted when its voxels are seen again as the memory has them (a person who walked away, a door
 reopened). A removal and an addition of similar size are merged into one moved object, which
 keeps the id of the removal or addition published first: a consumer sees that override
-upgraded to ``object_moved`` rather than one override deleted and another one added.
+upgraded to ``object_moved`` rather than one override deleted and another one added. With a
+slot encoder (``shape_encoder``) the two must also have the same shape (``shapes``): the
+memory's object, encoded from the depth the memory expects, against the arrival, encoded from
+the observed depth; a different object put down elsewhere stays an addition beside a removal.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 
@@ -35,6 +37,14 @@ from scenemem_ros.changes.classify import (
 from scenemem_ros.changes.clusters import cluster_voxels
 from scenemem_ros.changes.config import ChangeDetectorConfig
 from scenemem_ros.changes.evidence import EvidenceGrid, FrameEvidence, compare_frame
+from scenemem_ros.changes.shapes import (
+    ChangeShape,
+    ShapeConfig,
+    ShapeEncoder,
+    SlotSurfaces,
+    change_shape,
+    shape_distance,
+)
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.memory.overrides import Box, Override, OverrideSource
 
@@ -71,6 +81,12 @@ class Track:
     override_id: str | None = None
     # the voxels ``label`` and ``box`` were worked out from (they depend on nothing else)
     classified: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # what the slot encoder saw in the box (see ``shapes``), the detector frame of the last
+    # look and how many looks there were
+    shape: ChangeShape | None = field(default=None, repr=False, compare=False)
+    shape_frame: int = -(10 ** 9)
+    shape_looks: int = 0
+    confirmed_frame: int | None = None
 
     @property
     def publishes_as(self) -> str:
@@ -97,10 +113,16 @@ class FrameReport:
 
 @dataclass
 class ChangeDetector:
-    """Stateful detector over one base geometry (not thread-safe: one caller at a time)."""
+    """Stateful detector over one base geometry (not thread-safe: one caller at a time).
+
+    ``shape_encoder`` (optional): depth frame -> world-frame slots, used to tell a moved object
+    from a different one (``ChangeDetectorConfig.move_shape_tolerance``).
+    """
 
     base: BaseGeometry
     config: ChangeDetectorConfig = field(default_factory=ChangeDetectorConfig)
+    shape_encoder: ShapeEncoder | None = None
+    shape_config: ShapeConfig = field(default_factory=ShapeConfig)
 
     def __post_init__(self) -> None:
         self.evidence = EvidenceGrid(self.base, self.config)
@@ -114,6 +136,12 @@ class ChangeDetector:
         # the last clustering per side: (changed voxels, their clusters); evidence often stays
         # the same for many frames while a change is in view
         self._cluster_cache: dict[bool, tuple[np.ndarray, list[np.ndarray]]] = {}
+        # shape distances by the pair of shapes compared (shapes are replaced, never changed)
+        self._distances: dict[tuple[int, int], float] = {}
+        self.shape_seconds = 0.0
+        # encoder calls that raised (the look then finds no shape) and the latest error
+        self.shape_errors = 0
+        self.last_shape_error = ''
 
     # ------------------------------------------------------------------ public
     def process(self, depth: np.ndarray, camera: PinholeCamera, camera_to_world: np.ndarray,
@@ -136,7 +164,10 @@ class ChangeDetector:
         updates: list[OverrideUpdate] = []
         for addition in (True, False):
             updates += self._follow(addition, stamp)
-        updates += self._pair_moves(stamp)
+        confirmed = self._confirmed()
+        self._look_at_shapes(confirmed, np.asarray(depth, dtype=np.float32), camera,
+                             np.asarray(camera_to_world, dtype=np.float64))
+        updates += self._pair_moves(confirmed)
         updates += self._publish(stamp)
         return FrameReport(updates, evidence, len(self.tracks), time.perf_counter() - started)
 
@@ -151,6 +182,7 @@ class ChangeDetector:
         self.evidence.reset()
         self.tracks.clear()
         self._cluster_cache.clear()
+        self._distances.clear()
         self.latest_stamp, self._time_offset = -np.inf, 0.0
         return deletions
 
@@ -220,6 +252,8 @@ class ChangeDetector:
         confirmed = []
         for track in self.tracks.values():
             if track.frames_seen >= self.config.confirm_frames:
+                if track.confirmed_frame is None:
+                    track.confirmed_frame = self.frames
                 if not self._classified(track):
                     track.label = classify(self.base, self.config, track.voxels, track.addition)
                     track.box = cluster_box(self.base, self.config, track.voxels)
@@ -239,20 +273,110 @@ class ChangeDetector:
         return previous is not None and track.label is not None and track.box is not None \
             and (previous is track.voxels or np.array_equal(previous, track.voxels))
 
-    def _pair_moves(self, stamp: float) -> list[OverrideUpdate]:
-        updates: list[OverrideUpdate] = []
-        confirmed = self._confirmed()
-        added = [t for t in confirmed if t.label is ChangeLabel.OBJECT_ADDED and not t.partner]
-        removed = [t for t in confirmed
-                   if t.label is ChangeLabel.OBJECT_REMOVED and not t.partner]
-        for gone in removed:
-            candidates = [t for t in added if t.box is not None and gone.box is not None
-                          and similar(t.box, gone.box, self.config)]
-            if not candidates:
+    # ------------------------------------------------------------------ moves
+    @property
+    def _uses_shapes(self) -> bool:
+        return self.shape_encoder is not None and self.config.move_shape_tolerance > 0
+
+    def _in_view(self, box: Box, camera: PinholeCamera, camera_to_world: np.ndarray) -> bool:
+        """True when the box's centre projects into the image within the depth range."""
+        centre = (np.asarray(box.minimum) + np.asarray(box.maximum)) / 2
+        local = camera_to_world[:3, :3].T @ (centre - camera_to_world[:3, 3])
+        if not self.config.min_range < local[2] < self.config.max_range:
+            return False
+        u = camera.fx * local[0] / local[2] + camera.cx
+        v = camera.fy * local[1] / local[2] + camera.cy
+        return bool(-0.5 <= u < camera.width - 0.5 and -0.5 <= v < camera.height - 0.5)
+
+    def _slots(self, addition: bool, depth: np.ndarray, camera: PinholeCamera,
+               camera_to_world: np.ndarray) -> SlotSurfaces | None:
+        """The frame's slots: of the observed depth for additions, of the depth the memory
+        expects from the same pose (at most 320 columns) for removals; None when the encoder
+        fails (counted in ``shape_errors``: detection goes on without the shape)."""
+        assert self.shape_encoder is not None
+        try:
+            if addition:
+                return self.shape_encoder(depth, camera, camera_to_world)
+            small = camera.scaled(min(1.0, 320 / camera.width))
+            expected = self.base.renderer.render(small, camera_to_world, self.config.max_range)
+            return self.shape_encoder(expected, small, camera_to_world)
+        except Exception as error:  # any encoder failure only costs this look
+            self.shape_errors += 1
+            self.last_shape_error = f'{type(error).__name__}: {error}'
+            return None
+
+    def _look_at_shapes(self, confirmed: list[Track], depth: np.ndarray,
+                        camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
+        """Encode the frame (once per side) for unpaired additions and removals in view whose
+        shape is older than ``shape_every`` frames, and keep the latest shape each shows."""
+        if not self._uses_shapes:
+            return
+        started = time.perf_counter()
+        slots: dict[bool, SlotSurfaces | None] = {}
+        for track in confirmed:
+            if track.partner is not None or track.box is None or track.label not in (
+                    ChangeLabel.OBJECT_ADDED, ChangeLabel.OBJECT_REMOVED) or \
+                    self.frames - track.shape_frame < self.config.shape_every or \
+                    not self._in_view(track.box, camera, camera_to_world):
                 continue
-            # Both boxes are set: the candidates were filtered on that above.
-            arrival = min(candidates, key=lambda t: abs(cast(Box, t.box).volume()
-                                                        - cast(Box, gone.box).volume()))
+            if track.addition not in slots:
+                slots[track.addition] = self._slots(track.addition, depth, camera,
+                                                    camera_to_world)
+            frame_slots = slots[track.addition]
+            shape = None if frame_slots is None else change_shape(
+                frame_slots, track.box, self.shape_config, self.config.floor_height)
+            track.shape_frame = self.frames
+            track.shape_looks += 1
+            if shape is not None:
+                track.shape = shape
+        self.shape_seconds += time.perf_counter() - started
+
+    def _shape_pending(self, track: Track) -> bool:
+        """True while a track without a shape may still get one before it is paired: fewer
+        than ``shape_tries`` looks, and fewer than ``shape_tries * shape_every`` frames since
+        it was confirmed (a change that left the view is not waited for)."""
+        if not self._uses_shapes or track.shape is not None or \
+                track.shape_looks >= self.config.shape_tries:
+            return False
+        since = self.frames - (track.confirmed_frame if track.confirmed_frame is not None
+                               else self.frames)
+        return since < self.config.shape_tries * self.config.shape_every
+
+    def shape_distance(self, first: Track, second: Track) -> float | None:
+        """Distance (m) between the two tracks' shapes (None: either has none); cached."""
+        if first.shape is None or second.shape is None:
+            return None
+        key = (id(first.shape), id(second.shape))
+        if key not in self._distances:
+            if len(self._distances) > 256:
+                self._distances.clear()
+            self._distances[key] = shape_distance(first.shape, second.shape, self.shape_config)
+        return self._distances[key]
+
+    def _pair_moves(self, confirmed: list[Track]) -> list[OverrideUpdate]:
+        updates: list[OverrideUpdate] = []
+        added = [t for t in confirmed if t.label is ChangeLabel.OBJECT_ADDED and not t.partner
+                 and not self._shape_pending(t)]
+        removed = [t for t in confirmed
+                   if t.label is ChangeLabel.OBJECT_REMOVED and not t.partner
+                   and not self._shape_pending(t)]
+        for gone in removed:
+            # (0, shape distance) for pairs whose shapes agree, (1, volume difference) for
+            # pairs with a side whose shape could not be seen; different shapes never pair
+            ranked: list[tuple[tuple[int, float], Track]] = []
+            for candidate in added:
+                if candidate.box is None or gone.box is None or \
+                        not similar(candidate.box, gone.box, self.config):
+                    continue
+                distance = self.shape_distance(gone, candidate) if self._uses_shapes else None
+                if distance is None:
+                    ranked.append(((1, abs(candidate.box.volume() - gone.box.volume())),
+                                   candidate))
+                elif distance <= self.config.move_shape_tolerance:
+                    ranked.append(((0, distance), candidate))
+            if not ranked:
+                continue
+            arrival = min(ranked, key=lambda pair: pair[0])[1]
             added.remove(arrival)
             arrival.partner, gone.partner = gone.id, arrival.id
             if gone.published is None:

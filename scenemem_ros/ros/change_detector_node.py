@@ -14,7 +14,11 @@ and counted; the counters go out as JSON on ``status`` once a second.
 With ``slots_every`` > 0, every n-th accepted frame is also handed to the slot encoder
 (``scenemem_ros.encoder.EncoderSession``, checkpoint ``encoder_model_path`` or the bundled one)
 on its own callback group, latest frame only, so encoding never delays detection; the slots go
-out as mesh markers on ``slots`` (RViz). An encoder that cannot load disables slots, not detection.
+out as mesh markers on ``slots`` (RViz). With ``detector.move_shape_tolerance`` > 0 the detector
+gets a second session of the same encoder (no identity tracking) and compares the slots' shapes
+of a removal and an addition before it calls them one move (``scenemem_ros.changes.shapes``).
+An encoder that cannot load disables slots and shapes (moves are then paired by their boxes),
+not detection.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ class ChangeDetectorNode(Node):
         self._poses = PoseBuffer(PoseBufferConfig(capacity=POSE_BUFFER))
         self._pending: deque[Image] = deque(maxlen=8)
         self.encoder: Any = None
+        self.shape_encoder: Any = None
         self._slot_request: tuple[np.ndarray, PinholeCamera, np.ndarray, float] | None = None
         self._slot_lock = threading.Lock()
         self._input_lock = threading.Lock()    # guards _poses and _pending
@@ -168,7 +173,7 @@ class ChangeDetectorNode(Node):
             self.get_logger().error(f'change detection disabled: cannot load {path!r}: {error}')
             return False
         with self._lock:
-            self.detector = ChangeDetector(base, config)
+            self.detector = ChangeDetector(base, config, shape_encoder=self.shape_encoder)
         self.get_logger().info(f'comparing depth with memory scene {scene!r} '
                                f'({base.grid.shape} voxels at {config.resolution} m)')
         return True
@@ -178,25 +183,37 @@ class ChangeDetectorNode(Node):
         self.load_encoder()
 
     def load_encoder(self) -> bool:
-        """Load the slot encoder unless ``slots_every`` is 0; logs and returns False on
-        failure (detection goes on without slots)."""
-        if int(self.get_parameter('slots_every').value) <= 0:
+        """Load the slot encoder when ``slots_every`` > 0 (markers) or
+        ``detector.move_shape_tolerance`` > 0 (shapes of moves); logs and returns False on
+        failure (detection goes on without slots, moves paired by boxes)."""
+        markers = int(self.get_parameter('slots_every').value) > 0
+        shapes = read_config(self, 'detector', ChangeDetectorConfig).move_shape_tolerance > 0
+        if not (markers or shapes):
             return False
         path = str(self.get_parameter('encoder_model_path').value)
         try:
             from scenemem_ros.encoder.session import EncoderSession, default_model_path
             checkpoint = Path(path) if path else default_model_path()
             threads = int(self.get_parameter('encoder_threads').value)
-            encoder = EncoderSession(checkpoint, threads=threads if threads > 0 else None,
-                                     frame_id=str(self.get_parameter('world_frame').value))
+            frame_id = str(self.get_parameter('world_frame').value)
+            sessions = [EncoderSession(checkpoint, threads=threads if threads > 0 else None,
+                                       frame_id=frame_id, track=track)
+                        for track, wanted in ((True, markers), (False, shapes)) if wanted]
         except SceneMemError as error:
             self.counters['encoder_failed'] += 1
-            self.get_logger().error(f'slot markers disabled: cannot load encoder '
+            self.get_logger().error(f'slot markers and shapes disabled: cannot load encoder '
                                     f'{path or "(bundled)"!r}: {error}')
             return False
-        self.encoder = encoder
-        self.get_logger().info(f'slot encoder {checkpoint} loaded: slots of every '
-                               f'{self.get_parameter("slots_every").value}th frame on `slots`')
+        if markers:
+            self.encoder = sessions.pop(0)
+        if shapes:
+            self.shape_encoder = sessions.pop(0).encode_frame
+            with self._lock:
+                if self.detector is not None:
+                    self.detector.shape_encoder = self.shape_encoder
+        uses = ([f'slots of every {self.get_parameter("slots_every").value}th frame on '
+                 '`slots`'] if markers else []) + (['shapes of moves'] if shapes else [])
+        self.get_logger().info(f'slot encoder {checkpoint} loaded: {", ".join(uses)}')
         return True
 
     def _encode_latest(self) -> None:
@@ -313,11 +330,17 @@ class ChangeDetectorNode(Node):
                 raise SceneMemError('depth has no valid pixel (all NaN, Inf or zero)')
             now = self.get_clock().now().nanoseconds * 1e-9
             with self._lock:
+                shape_errors = self.detector.shape_errors
                 report = self.detector.process(depth, camera, pose, now)
         except SceneMemError as error:
             self._refuse('bad_depth', f'depth refused: {error}')
             return
         self.counters['frames'] += 1
+        if self.detector.shape_errors > shape_errors:
+            self.counters['shape_errors'] += self.detector.shape_errors - shape_errors
+            reason = self.detector.last_shape_error
+            self.get_logger().warning(f'slot shapes of changes failed ({reason}): moves '
+                                      'judged by boxes there', throttle_duration_sec=5.0)
         if not self.detector.evidence.trusts(report.evidence):
             # the depth and its pose disagree with the memory almost everywhere: localisation
             # is off, or the pose belongs to another frame (no one-frame shortcuts were taken)

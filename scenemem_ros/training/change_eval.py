@@ -43,6 +43,7 @@ from scenemem_ros.changes import (
     ChangeDetectorConfig,
     UpdateAction,
 )
+from scenemem_ros.changes.shapes import ShapeEncoder
 from scenemem_ros.data.bag import read_sequence_bag
 from scenemem_ros.data.frame import Frame
 from scenemem_ros.errors import SceneMemError
@@ -275,11 +276,12 @@ def _first_match_frame(detector_log: list[tuple[int, Override]], record: ChangeR
 
 
 def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: Path,
-                   eval_config: ChangeEvalConfig) -> dict[str, Any]:
+                   eval_config: ChangeEvalConfig, shape_encoder: ShapeEncoder | None = None
+                   ) -> dict[str, Any]:
     """One changed world: the detector over its after bag, scored against its record."""
     record = load_change(str(world_dir / CHANGE_FILE))
     frames = list(read_sequence_bag(world_dir / AFTER_BAG).sequence)
-    detector = ChangeDetector(base, config)
+    detector = ChangeDetector(base, config, shape_encoder=shape_encoder)
     log: list[tuple[int, Override]] = []
     seconds = []
     poses = detector_poses(frames, eval_config)
@@ -318,7 +320,8 @@ def evaluate_world(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: 
 
 
 def unchanged_replay(base: BaseGeometry, config: ChangeDetectorConfig, world_dir: Path,
-                     eval_config: ChangeEvalConfig, camera: Any) -> dict[str, Any]:
+                     eval_config: ChangeEvalConfig, camera: Any,
+                     shape_encoder: ShapeEncoder | None = None) -> dict[str, Any]:
     """False overrides on a fresh walk (another seed) through the unchanged world."""
     world = load_world(world_dir / WORLD_DIR)
     walk = plan_trajectory(world, seed=world.seed + eval_config.unchanged_seed_offset)
@@ -326,15 +329,19 @@ def unchanged_replay(base: BaseGeometry, config: ChangeDetectorConfig, world_dir
                        min(eval_config.unchanged_frames, len(walk.stamps))).round().astype(int)
     walk = type(walk)(walk.stamps[keep], walk.camera_to_world[keep])
     frames = list(render_sequence(world, walk, camera))
-    published, seconds = replay(ChangeDetector(base, config), frames, eval_config)
+    published, seconds = replay(ChangeDetector(base, config, shape_encoder=shape_encoder),
+                                frames, eval_config)
     return {'world': str(world_dir), 'frames': len(frames), 'false_overrides': len(published),
             'ms_per_frame_p50': float(np.median(seconds) * 1e3)}
 
 
 def evaluate_changes(model: Path, worlds: list[Path], scene: str | None = None,
                      config: ChangeDetectorConfig | None = None,
-                     eval_config: ChangeEvalConfig | None = None) -> dict[str, Any]:
-    """Score the detector on every changed world (all of one scene) and an unchanged replay."""
+                     eval_config: ChangeEvalConfig | None = None,
+                     shape_encoder: ShapeEncoder | None = None) -> dict[str, Any]:
+    """Score the detector on every changed world (all of one scene) and an unchanged replay;
+    with ``shape_encoder`` (what the ROS node passes by default) moves are told from
+    replacements by the slot shapes."""
     config = config or ChangeDetectorConfig()
     eval_config = eval_config or ChangeEvalConfig()
     if not worlds:
@@ -350,11 +357,13 @@ def evaluate_changes(model: Path, worlds: list[Path], scene: str | None = None,
     if scene is None:
         raise SceneMemError(f'the memory holds scenes {names}: pass --scene')
     base = BaseGeometry.from_memory(field, scene, config)
-    per_world = [evaluate_world(base, config, Path(w), eval_config) for w in worlds]
+    per_world = [evaluate_world(base, config, Path(w), eval_config, shape_encoder)
+                 for w in worlds]
     camera = read_sequence_bag(Path(worlds[0]) / AFTER_BAG).sequence[0].camera
-    unchanged = unchanged_replay(base, config, Path(worlds[0]), eval_config, camera) \
-        if eval_config.unchanged_frames else None
+    unchanged = unchanged_replay(base, config, Path(worlds[0]), eval_config, camera,
+                                 shape_encoder) if eval_config.unchanged_frames else None
     results = summarise(per_world, unchanged, time.perf_counter() - started)
+    results['slot_shapes'] = shape_encoder is not None and config.move_shape_tolerance > 0
     results['pose_noise'] = {'metres': eval_config.pose_noise_m,
                              'degrees': eval_config.pose_noise_deg}
     results['pose_drift'] = {'metres': eval_config.pose_drift_m,

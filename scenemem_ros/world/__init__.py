@@ -16,6 +16,7 @@ Main entry points:
     render_depth(world, camera, camera_to_world, config=None, frame_index=0) -> (H, W) depth
     render_sequence(world, trajectory, camera=None, config=None) -> data.Sequence
     apply_change(world, kind, seed=0) -> (World, ChangeRecord)
+    replace_object(world, rng) -> (World, (removed, added))  a different object of similar size
 """
 
 from scenemem_ros.world.changes import (
@@ -24,6 +25,7 @@ from scenemem_ros.world.changes import (
     ChangeRecord,
     apply_change,
     load_change,
+    replace_object,
     save_change,
 )
 from scenemem_ros.world.config import (
@@ -59,5 +61,5 @@ __all__ = [
     'VoxelGrid', 'World', 'WorldConfig', 'WorldError', 'apply_change', 'apply_noise',
     'default_camera', 'generate_composition', 'generate_world', 'load_change', 'load_world',
     'orbit_trajectory', 'plan_trajectory', 'render_depth', 'render_depths', 'render_frame',
-    'render_sequence', 'save_change',
+    'render_sequence', 'replace_object', 'save_change',
 ]

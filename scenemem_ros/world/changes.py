@@ -217,6 +217,49 @@ def add_object(world: World, rng: np.random.Generator) -> tuple[World, ChangeRec
     raise WorldError('object_added found no free spot')
 
 
+def replace_object(world: World, rng: np.random.Generator, max_volume_ratio: float = 2.0,
+                   max_height_difference: float = 0.3, attempts: int = 200
+                   ) -> tuple[World, tuple[ChangeRecord, ChangeRecord]]:
+    """A random object taken away and a *different* one of similar size put down elsewhere.
+
+    Different means another catalogue model, or for primitives another kind (a box for a
+    cylinder). The two boxes' volumes differ by less than ``max_volume_ratio`` and their
+    heights by less than ``max_height_difference`` (m), so a change detector that compares
+    boxes alone would call the pair one moved object. Returns the world after and the two
+    records (removed, added).
+    """
+    furniture = world.config.furniture
+    categories = tuple(sorted({c for cs in ROOM_CATEGORIES.values() for c in cs}))
+    entries = () if furniture.source == 'primitives' else usable_entries(furniture, categories,
+                                                                          2.0)
+    objects = list(world.objects)
+    if not objects:
+        raise WorldError('replace_object needs a world with at least one object')
+    for _ in range(attempts):
+        target = objects[int(rng.integers(len(objects)))]
+        model: ObjectModel = pick_model(rng, furniture, entries)
+        size = target.local_mesh.bounds[1] - target.local_mesh.bounds[0]
+        new_size = model.mesh.bounds[1] - model.mesh.bounds[0]
+        ratio = float(np.prod(size) / max(float(np.prod(new_size)), 1e-9))
+        same = (model.category, model.model) == (target.category, target.model)
+        if same or max(ratio, 1 / ratio) > max_volume_ratio or \
+                abs(float(size[2] - new_size[2])) > max_height_difference:
+            continue
+        others = world.replaced([i for i in world.instances if i.id != target.id])
+        spot = _find_spot(others, rng, model.footprint, [_xy_rect(target.bounds)])
+        if spot is None:
+            continue
+        added = placed_instance(world.next_id(), model, *spot)
+        after = others.replaced(others.instances + (added,))
+        return after, (
+            ChangeRecord(ChangeKind.OBJECT_REMOVED, (target.id,), (target.bounds,),
+                         f'{target.category} {target.id} removed'),
+            ChangeRecord(ChangeKind.OBJECT_ADDED, (added.id,), (added.bounds,),
+                         f'{added.category} {added.id} added in room {added.room} (similar '
+                         f'size, different object)'))
+    raise WorldError('replace_object found no object with a similar-sized replacement')
+
+
 def _new_room_candidates(layout: Layout, config: WorldConfig,
                          rng: np.random.Generator) -> list[tuple[int, int, Box, tuple, tuple]]:
     """(host room id, side, new outline, grid_x, grid_y) for every free exterior side."""

@@ -205,6 +205,19 @@ def test_a_corrupt_encoder_disables_slots_not_detection(ros, tmp_path, blocked_d
     sender.frame(blocked_doorway_frames[0][0])
     assert wait_for(lambda: node.counters['frames'] == 1), dict(node.counters)
     assert node.encoder is None and node.counters['slot_frames'] == 0
+    assert node.shape_encoder is None and node.detector.shape_encoder is None
+
+
+def test_the_detector_gets_slot_shapes_for_moves_unless_turned_off(ros):
+    node, _ = ready_detector(ros, slots_every=0)
+    assert wait_for(lambda: node.detector.shape_encoder is not None, 60.0), dict(node.counters)
+    assert node.encoder is None  # no markers asked for: only the shape session was loaded
+    assert node.shape_encoder is node.detector.shape_encoder
+    off = start_detector(ros, model_path=str(MODEL), slots_every=0,
+                         **{'detector.move_shape_tolerance': 0.0})
+    assert wait_for(lambda: off.detector is not None, 60.0)
+    time.sleep(0.5)  # the encoder's load timer has fired by now
+    assert off.shape_encoder is None and off.detector.shape_encoder is None
 
 
 def random_garbage(rng, kind):

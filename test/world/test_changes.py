@@ -14,6 +14,7 @@ from scenemem_ros.world import (
     apply_change,
     generate_composition,
     load_change,
+    replace_object,
     save_change,
 )
 
@@ -88,3 +89,20 @@ def test_change_record_round_trip(primitive_world, tmp_path):
     path = str(tmp_path / 'change.json')
     save_change(record, path)
     assert load_change(path) == record
+
+
+@pytest.mark.parametrize('which', ['primitive', 'furnished'])
+def test_a_replacement_is_a_different_object_of_similar_size(request, which):
+    world = request.getfixturevalue(f'{which}_world')
+    after, (removed, added) = replace_object(world, np.random.default_rng(5))
+    gone, new = world.instance(removed.object_ids[0]), after.instance(added.object_ids[0])
+    assert removed.kind is ChangeKind.OBJECT_REMOVED and added.kind is ChangeKind.OBJECT_ADDED
+    assert gone.id not in [i.id for i in after.instances]
+    assert new.id not in [i.id for i in world.instances]
+    assert (new.category, new.model) != (gone.category, gone.model)
+    size_gone, size_new = (np.ptp(i.local_mesh.bounds, axis=0) for i in (gone, new))
+    ratio = np.prod(size_gone) / np.prod(size_new)
+    assert 0.5 <= ratio <= 2.0
+    assert abs(size_gone[2] - size_new[2]) <= 0.3 + 1e-9
+    # put down clear of where the old one stood
+    assert not gone.bounds.overlaps(new.bounds)
