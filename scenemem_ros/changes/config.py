@@ -72,10 +72,10 @@ class ChangeDetectorConfig:
             test only).
         shape_every: frames between two looks at the shape of a change in view (each costs
             one encoder pass per side, and a ray cast of the expected depth for removals).
-        shape_tries: looks at a change's shape that may come back empty before a pair is
-            judged by its boxes alone; until then (and for at most ``shape_tries *
-            shape_every`` frames after the change was confirmed) a change without a shape is
-            not paired.
+        shape_tries: looks at a change's shape, at most (pairs are judged on the latest shape
+            seen). A change whose looks all came back empty is paired by its boxes alone;
+            until then (and for at most ``shape_tries * shape_every`` frames after the change
+            was confirmed) a change without a shape is not paired.
         ttl: seconds a detected override lives after it was last seen (0: forever).
         refresh_period: seconds between republications of a live override's ``last_seen``.
         republish_iou: a published override is republished when its box's IoU with the

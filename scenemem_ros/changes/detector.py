@@ -43,10 +43,14 @@ from scenemem_ros.changes.shapes import (
     ShapeEncoder,
     SlotSurfaces,
     change_shape,
+    merge_shapes,
     shape_distance,
 )
 from scenemem_ros.geometry.camera import PinholeCamera
 from scenemem_ros.memory.overrides import Box, Override, OverrideSource
+
+# columns of the expected depth image that removal shapes are encoded from
+EXPECTED_WIDTH = 160
 
 
 class UpdateAction(enum.Enum):
@@ -136,8 +140,10 @@ class ChangeDetector:
         # the last clustering per side: (changed voxels, their clusters); evidence often stays
         # the same for many frames while a change is in view
         self._cluster_cache: dict[bool, tuple[np.ndarray, list[np.ndarray]]] = {}
-        # shape distances by the pair of shapes compared (shapes are replaced, never changed)
-        self._distances: dict[tuple[int, int], float] = {}
+        # shape distances by the ids of the pair of shapes compared (shapes are replaced, never
+        # changed); each entry holds the two shapes, so that their ids cannot be reused while
+        # it lives
+        self._distances: dict[tuple[int, int], tuple[ChangeShape, ChangeShape, float]] = {}
         self.shape_seconds = 0.0
         # encoder calls that raised (the look then finds no shape) and the latest error
         self.shape_errors = 0
@@ -289,49 +295,58 @@ class ChangeDetector:
         return bool(-0.5 <= u < camera.width - 0.5 and -0.5 <= v < camera.height - 0.5)
 
     def _slots(self, addition: bool, depth: np.ndarray, camera: PinholeCamera,
-               camera_to_world: np.ndarray) -> SlotSurfaces | None:
+               camera_to_world: np.ndarray) -> SlotSurfaces:
         """The frame's slots: of the observed depth for additions, of the depth the memory
-        expects from the same pose (at most 320 columns) for removals; None when the encoder
-        fails (counted in ``shape_errors``: detection goes on without the shape)."""
+        expects from the same pose for removals (ray cast at ``EXPECTED_WIDTH`` columns at
+        most: the encoder resamples to 160 x 120 anyway)."""
         assert self.shape_encoder is not None
-        try:
-            if addition:
-                return self.shape_encoder(depth, camera, camera_to_world)
-            small = camera.scaled(min(1.0, 320 / camera.width))
-            expected = self.base.renderer.render(small, camera_to_world, self.config.max_range)
-            return self.shape_encoder(expected, small, camera_to_world)
-        except Exception as error:  # any encoder failure only costs this look
-            self.shape_errors += 1
-            self.last_shape_error = f'{type(error).__name__}: {error}'
-            return None
+        if addition:
+            return self.shape_encoder(depth, camera, camera_to_world)
+        small = camera.scaled(min(1.0, EXPECTED_WIDTH / camera.width))
+        expected = self.base.renderer.render(small, camera_to_world, self.config.max_range)
+        return self.shape_encoder(expected, small, camera_to_world)
 
     def _look_at_shapes(self, confirmed: list[Track], depth: np.ndarray,
                         camera: PinholeCamera, camera_to_world: np.ndarray) -> None:
         """Encode the frame (once per side) for unpaired additions and removals in view whose
-        shape is older than ``shape_every`` frames, and keep the latest shape each shows."""
+        last look is ``shape_every`` frames old and that have had fewer than ``shape_tries``
+        looks, and keep the latest shape each shows (a change costs at most ``shape_tries``
+        looks, however long it stays in view)."""
         if not self._uses_shapes:
             return
         started = time.perf_counter()
         slots: dict[bool, SlotSurfaces | None] = {}
+        failed: set[bool] = set()
         for track in confirmed:
             if track.partner is not None or track.box is None or track.label not in (
                     ChangeLabel.OBJECT_ADDED, ChangeLabel.OBJECT_REMOVED) or \
                     self.frames - track.shape_frame < self.config.shape_every or \
+                    track.shape_looks >= self.config.shape_tries or \
                     not self._in_view(track.box, camera, camera_to_world):
                 continue
-            if track.addition not in slots:
-                slots[track.addition] = self._slots(track.addition, depth, camera,
-                                                    camera_to_world)
-            frame_slots = slots[track.addition]
-            shape = None if frame_slots is None else change_shape(
-                frame_slots, track.box, self.shape_config, self.config.floor_height)
+            shape = None
+            # an encoder that fails (or slots it cannot be read from) costs this look only;
+            # the error is counted and kept for the node to log, detection goes on
+            try:
+                if track.addition not in slots and track.addition not in failed:
+                    slots[track.addition] = self._slots(track.addition, depth, camera,
+                                                        camera_to_world)
+                frame_slots = slots.get(track.addition)
+                if frame_slots is not None:
+                    shape = change_shape(frame_slots, track.box, self.shape_config,
+                                         self.config.floor_height)
+            except Exception as error:
+                failed.add(track.addition)
+                self.shape_errors += 1
+                self.last_shape_error = f'{type(error).__name__}: {error}'
             track.shape_frame = self.frames
             track.shape_looks += 1
             if shape is not None:
-                track.shape = shape
+                track.shape = shape if track.shape is None or self.shape_config.views <= 1 \
+                    else merge_shapes(track.shape, shape, self.shape_config)
         self.shape_seconds += time.perf_counter() - started
 
-    def _shape_pending(self, track: Track) -> bool:
+    def shape_pending(self, track: Track) -> bool:
         """True while a track without a shape may still get one before it is paired: fewer
         than ``shape_tries`` looks, and fewer than ``shape_tries * shape_every`` frames since
         it was confirmed (a change that left the view is not waited for)."""
@@ -350,16 +365,17 @@ class ChangeDetector:
         if key not in self._distances:
             if len(self._distances) > 256:
                 self._distances.clear()
-            self._distances[key] = shape_distance(first.shape, second.shape, self.shape_config)
-        return self._distances[key]
+            self._distances[key] = (first.shape, second.shape,
+                                    shape_distance(first.shape, second.shape, self.shape_config))
+        return self._distances[key][2]
 
     def _pair_moves(self, confirmed: list[Track]) -> list[OverrideUpdate]:
         updates: list[OverrideUpdate] = []
         added = [t for t in confirmed if t.label is ChangeLabel.OBJECT_ADDED and not t.partner
-                 and not self._shape_pending(t)]
+                 and not self.shape_pending(t)]
         removed = [t for t in confirmed
                    if t.label is ChangeLabel.OBJECT_REMOVED and not t.partner
-                   and not self._shape_pending(t)]
+                   and not self.shape_pending(t)]
         for gone in removed:
             # (0, shape distance) for pairs whose shapes agree, (1, volume difference) for
             # pairs with a side whose shape could not be seen; different shapes never pair

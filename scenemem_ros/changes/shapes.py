@@ -62,19 +62,25 @@ class ShapeConfig:
         min_points: fewer points than this inside the box: no shape (the box is out of view
             or the slots missed it).
         yaw_steps: turns about the vertical tried when two shapes are compared; the best is
-            then refined by ``yaw_refinements`` halvings of the step.
+            then refined by ``yaw_refinements`` halvings of the step. The search runs on
+            ``search_points`` of each shape's points; the distance is then measured on all of
+            them at the turn found.
         align_iterations: horizontal shifts refined per turn (nearest-neighbour means).
         existence: slots with a lower existence probability are ignored.
+        views: looks whose shapes are pooled (the latest ones, each a different view of the
+            same object: more of it is seen); 1 keeps the latest look only.
     """
 
     margin: float = 0.15
     floor_clearance: float = 0.05
-    samples: int = 4000
+    samples: int = 2000
     min_points: int = 50
     yaw_steps: int = 16
     yaw_refinements: int = 3
+    search_points: int = 300
     align_iterations: int = 4
     existence: float = 0.5
+    views: int = 1
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class ChangeShape:
 
     points: np.ndarray
     slots: int
+    views: int = 1
 
 
 def _grown(box: Box, margin: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -115,20 +122,37 @@ def sample_surfaces(vertices: np.ndarray, faces: np.ndarray, count: int,
 def change_shape(slots: SlotSurfaces, box: Box, config: ShapeConfig,
                  floor_height: float = 0.0) -> ChangeShape | None:
     """World-frame slots and one change's box -> the change's shape, or None when fewer than
-    ``config.min_points`` slot surface points fall in the box (out of view, or missed)."""
+    ``config.min_points`` slot surface points fall in the box (out of view, or missed). Slots
+    with a non-finite vertex are left out."""
     low, high = _grown(box, config.margin, floor_height + config.floor_clearance)
     centres = np.asarray(slots.centres, dtype=np.float64)
+    vertices = np.asarray(slots.vertices, dtype=np.float64)
     chosen = (np.asarray(slots.existence) > config.existence) & \
-        np.all((centres >= low) & (centres <= high), axis=1)
+        np.all((centres >= low) & (centres <= high), axis=1) & \
+        np.isfinite(vertices).all(axis=(1, 2))
     if not chosen.any():
         return None
     rng = np.random.default_rng(0)
-    points = sample_surfaces(np.asarray(slots.vertices, dtype=np.float64)[chosen],
-                             np.asarray(slots.faces), config.samples, rng)
+    points = sample_surfaces(vertices[chosen], np.asarray(slots.faces), config.samples, rng)
     inside = points[np.all((points >= low) & (points <= high), axis=1)]
     if len(inside) < config.min_points:
         return None
     return ChangeShape(inside, int(chosen.sum()))
+
+
+def merge_shapes(earlier: ChangeShape, latest: ChangeShape, config: ShapeConfig) -> ChangeShape:
+    """Pool the latest look with the earlier ones: up to ``config.views`` looks, each keeping
+    an equal share of ``config.samples`` points (the oldest look's share goes first)."""
+    views = min(earlier.views + 1, config.views)
+    share = config.samples // views
+    rng = np.random.default_rng(0)
+    kept = earlier.points
+    if views - 1 < earlier.views:  # drop the oldest look's points (they come first)
+        kept = kept[len(kept) // earlier.views:]
+    keep = rng.choice(len(kept), size=min(len(kept), share * (views - 1)), replace=False)
+    fresh = rng.choice(len(latest.points), size=min(len(latest.points), share), replace=False)
+    return ChangeShape(np.concatenate([kept[np.sort(keep)], latest.points[fresh]]),
+                       max(earlier.slots, latest.slots), views)
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -136,43 +160,61 @@ def _yaw(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _aligned_distance(centred: np.ndarray, target: np.ndarray, target_tree: cKDTree,
-                      yaw: float, iterations: int) -> float:
-    """Distance after turning ``centred`` (horizontal centroid at the origin) by ``yaw``, moving
-    it onto the target's horizontal centroid and refining the shift ``iterations`` times."""
-    moved = centred @ _yaw(yaw).T
-    moved[:, :2] += target[:, :2].mean(axis=0)
+def _aligned_distance(centred: np.ndarray, source_tree: cKDTree, target: np.ndarray,
+                      target_tree: cKDTree, yaw: float, iterations: int) -> float:
+    """Distance after turning ``centred`` (horizontal centroid at the origin; ``source_tree``
+    over it) by ``yaw``, moving it onto the target's horizontal centroid and refining the shift
+    ``iterations`` times. The turn and shift are rigid, so the target's nearest turned point is
+    found by moving the target back instead (no tree is rebuilt)."""
+    turn = _yaw(yaw)
+    turned = centred @ turn.T
+    shift = target[:, :2].mean(axis=0)
     best = np.inf
     for _ in range(iterations + 1):
+        moved = turned.copy()
+        moved[:, :2] += shift
+        back = target.copy()
+        back[:, :2] -= shift
         forward, to_target = target_tree.query(moved)
-        backward, to_moved = cKDTree(moved).query(target)
+        backward, to_moved = source_tree.query(back @ turn)  # rows: turn.T @ (t - shift)
         best = min(best, 0.5 * float(forward.mean() + backward.mean()))
-        moved[:, :2] += 0.5 * ((target[to_target, :2] - moved[:, :2]).mean(axis=0)
+        shift = shift + 0.5 * ((target[to_target, :2] - moved[:, :2]).mean(axis=0)
                                + (target[:, :2] - moved[to_moved, :2]).mean(axis=0))
     return best
+
+
+def _subsample(points: np.ndarray, count: int) -> np.ndarray:
+    if len(points) <= count:
+        return points
+    return points[np.random.default_rng(0).choice(len(points), count, replace=False)]
 
 
 def shape_distance(first: ChangeShape, second: ChangeShape, config: ShapeConfig) -> float:
     """Symmetric mean nearest-neighbour distance (m) between two shapes after the best
     horizontal shift and turn about the vertical (heights are kept: both stand on the floor).
 
-    ``yaw_steps`` turns are tried, each from matched horizontal centroids with the shift
-    refined ``align_iterations`` times (the mean offset of nearest neighbours, both ways); the
-    best turn is then refined by halving the step ``yaw_refinements`` times. Two samplings of
-    the same surface are themselves about half their point spacing apart.
+    The turn is searched on ``search_points`` of each shape: ``yaw_steps`` turns, each from
+    matched horizontal centroids with the shift refined ``align_iterations`` times (the mean
+    offset of nearest neighbours, both ways), then ``yaw_refinements`` halvings of the step
+    around the best. At that turn the shift is refined again on all points and the distance
+    measured there. Two samplings of the same surface are themselves about half their point
+    spacing apart.
     """
-    target = second.points
-    tree = cKDTree(target)
     centred = first.points.copy()
     centred[:, :2] -= first.points[:, :2].mean(axis=0)
+    coarse, coarse_target = (_subsample(centred, config.search_points),
+                             _subsample(second.points, config.search_points))
+    trees = cKDTree(coarse), cKDTree(coarse_target)
     step = 2 * np.pi / config.yaw_steps
-    scores = {yaw: _aligned_distance(centred, target, tree, yaw, config.align_iterations)
+    scores = {yaw: _aligned_distance(coarse, trees[0], coarse_target, trees[1], yaw,
+                                     config.align_iterations)
               for yaw in step * np.arange(config.yaw_steps)}
     yaw = min(scores, key=lambda angle: scores[angle])
     for _ in range(config.yaw_refinements):
         step /= 2
         for candidate in (yaw - step, yaw + step):
-            scores[candidate] = _aligned_distance(centred, target, tree, candidate,
-                                                  config.align_iterations)
+            scores[candidate] = _aligned_distance(coarse, trees[0], coarse_target, trees[1],
+                                                  candidate, config.align_iterations)
         yaw = min(scores, key=lambda angle: scores[angle])
-    return scores[yaw]
+    return _aligned_distance(centred, cKDTree(centred), second.points, cKDTree(second.points),
+                             yaw, config.align_iterations)

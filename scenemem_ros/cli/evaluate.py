@@ -141,8 +141,9 @@ def run_moves(args: argparse.Namespace) -> int:
 
     def progress(case: dict[str, Any]) -> None:
         marks = '  '.join(f"{mode}: {'ok' if case[mode]['correct'] else 'WRONG'}"
-                              + ('' if case[mode]['tests_pairing'] else ' (not paired-testable)')
-                              for mode in ('boxes', 'shapes'))
+                          for mode in ('boxes', 'shapes'))
+        if not case['tests_pairing']:
+            marks += '  (not counted: one side unconfirmed, or undecided)'
         print(f"seed {case['seed']} {case['kind']}: {case['change']}  [{marks}]",
               file=sys.stderr)
 

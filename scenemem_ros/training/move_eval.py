@@ -13,7 +13,9 @@ The robot walks the changed apartment (``frames`` noisy depth frames); the detec
 them with the exact geometry of the apartment before the change (no trained memory, so that
 the memory's own errors stay out of this test), once with boxes alone and once with the slot
 encoder's shapes. A case *tests pairing* when the detector confirmed both an addition and a
-removal (only then can it pair them); the others are reported and left out of the rates.
+removal in both runs (only then can it pair them) and, with shapes, no change was still
+waiting for its shape when the walk ended; the others are reported and left out of the rates,
+so both modes are scored on the same cases.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from scenemem_ros.changes import BaseGeometry, ChangeDetector, ChangeDetectorConfig, ChangeLabel
+from scenemem_ros.changes.shapes import ShapeConfig
 from scenemem_ros.data.frame import Frame
 from scenemem_ros.geometry.voxels import VoxelGrid
 from scenemem_ros.training.change_eval import matches
@@ -76,9 +79,11 @@ def _walk(world: World, seed: int, config: MoveEvalConfig) -> list[Frame]:
 
 
 def replay_case(base: BaseGeometry, frames: list[Frame], config: ChangeDetectorConfig,
-                encoder: Any | None) -> dict[str, Any]:
+                encoder: Any | None, shape_config: ShapeConfig | None = None
+                ) -> dict[str, Any]:
     """Replay ``frames`` (with the shape encoder when given); what is live at the end."""
-    detector = ChangeDetector(base, config, shape_encoder=encoder)
+    detector = ChangeDetector(base, config, shape_encoder=encoder,
+                              shape_config=shape_config or ShapeConfig())
     started = time.perf_counter()
     for frame in frames:
         assert frame.depth is not None  # rendered frames carry depth
@@ -89,8 +94,15 @@ def replay_case(base: BaseGeometry, frames: list[Frame], config: ChangeDetectorC
     removals = [t for t in tracks if t.label is ChangeLabel.OBJECT_REMOVED]
     distances = [d for a in additions for r in removals
                  if (d := detector.shape_distance(r, a)) is not None]
+    paired = [t for t in additions if t.partner is not None]
+    by_shapes = sum(1 for t in paired if t.shape is not None and
+                    (partner := detector.tracks.get(t.partner or '')) is not None and
+                    partner.shape is not None)
     return {'live': list(detector.live_overrides().values()),
-            'tests_pairing': bool(additions and removals),
+            'both_sides_confirmed': bool(additions and removals),
+            # a change still waiting for its shape when the walk ends is undecided
+            'undecided': any(detector.shape_pending(t) for t in additions + removals),
+            'pairs': len(paired), 'pairs_by_shapes': by_shapes,
             'shape_distance_m': round(min(distances), 4) if distances else None,
             'shape_ms_per_frame': round(1000 * detector.shape_seconds / len(frames), 2),
             'ms_per_frame': round(1000 * seconds / len(frames), 2)}
@@ -106,7 +118,8 @@ def _judge(kind: str, live: list[Any], record: ChangeRecord | None) -> dict[str,
 
 
 def evaluate_case(world: World, seed: int, kind: str, eval_config: MoveEvalConfig,
-                  config: ChangeDetectorConfig, encoder: Any) -> dict[str, Any]:
+                  config: ChangeDetectorConfig, encoder: Any,
+                  shape_config: ShapeConfig | None = None) -> dict[str, Any]:
     """One apartment, one change (``moved`` or ``replaced``), both detector modes."""
     rng = np.random.default_rng(seed)
     record: ChangeRecord | None
@@ -120,14 +133,18 @@ def evaluate_case(world: World, seed: int, kind: str, eval_config: MoveEvalConfi
     frames = _walk(after, seed, eval_config)
     result: dict[str, Any] = {'seed': seed, 'kind': kind, 'change': description}
     for mode in MODES:
-        run = replay_case(base, frames, config, encoder if mode == 'shapes' else None)
+        run = replay_case(base, frames, config, encoder if mode == 'shapes' else None,
+                          shape_config)
         live = run.pop('live')
         result[mode] = {**run, **_judge(kind, live, record)}
+    # one tested set for both modes: both sides confirmed in each, and decided by the end
+    result['tests_pairing'] = all(result[mode]['both_sides_confirmed'] for mode in MODES) \
+        and not any(result[mode]['undecided'] for mode in MODES)
     return result
 
 
 def _rate(cases: list[dict[str, Any]], kind: str, mode: str) -> dict[str, Any]:
-    tested = [c for c in cases if c['kind'] == kind and c[mode]['tests_pairing']]
+    tested = [c for c in cases if c['kind'] == kind and c['tests_pairing']]
     correct = sum(c[mode]['correct'] for c in tested)
     return {'tested': len(tested), 'correct': correct,
             'rate': round(correct / len(tested), 3) if tested else None}
@@ -150,7 +167,8 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_moves(eval_config: MoveEvalConfig, config: ChangeDetectorConfig,
                    encoder_path: Path | None = None, threads: int | None = None,
-                   progress: Any = None) -> dict[str, Any]:
+                   progress: Any = None, shape_config: ShapeConfig | None = None
+                   ) -> dict[str, Any]:
     """Every seed's moved and replaced cases; ``summary`` holds the rates per mode."""
     from scenemem_ros.encoder import EncoderSession
 
@@ -160,13 +178,14 @@ def evaluate_moves(eval_config: MoveEvalConfig, config: ChangeDetectorConfig,
         world = generate_world(seed, world_config(eval_config.primitives))
         for kind in ('moved', 'replaced'):
             cases.append(evaluate_case(world, seed, kind, eval_config, config,
-                                       session.encode_frame))
+                                       session.encode_frame, shape_config))
             if progress is not None:
                 progress(cases[-1])
     return {'config': {'seeds': list(eval_config.seeds), 'frames': eval_config.frames,
                        'size': f'{eval_config.width}x{eval_config.height}',
                        'primitives': eval_config.primitives,
                        'move_shape_tolerance': config.move_shape_tolerance,
+                       'shape_views': (shape_config or ShapeConfig()).views,
                        'encoder': str(session.path)},
             'cases': cases, 'summary': summarise(cases)}
 

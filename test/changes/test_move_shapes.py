@@ -10,6 +10,7 @@ import pytest
 from change_scenes import TABLE, apartment, walk
 
 from scenemem_ros.changes import ChangeDetector, ChangeDetectorConfig, ChangeLabel
+from scenemem_ros.changes.shapes import ChangeShape, shape_distance
 from scenemem_ros.encoder import EncoderSession
 from scenemem_ros.memory.overrides import Box
 
@@ -86,3 +87,27 @@ def test_shapes_are_looked_at_only_every_few_frames(base, encoder):
     assert all(t.shape_looks == 1 for t in detector.tracks.values())
     off = replay(base, replace(config, move_shape_tolerance=0.0), [MOVED], encoder)
     assert all(t.shape_looks == 0 for t in off.tracks.values())
+
+
+class Failing:
+    """An encoder that raises: detection goes on, the error is counted, boxes decide."""
+
+    def __call__(self, depth, camera, camera_to_world):
+        raise RuntimeError('no GPU memory left')
+
+
+def test_an_encoder_that_fails_costs_only_the_shapes(base, detector_config):
+    detector = replay(base, detector_config, [MOVED], Failing())
+    assert labels(detector) == [ChangeLabel.OBJECT_MOVED.value]
+    assert detector.shape_errors >= 2 and 'no GPU memory left' in detector.last_shape_error
+
+
+def test_cached_distances_follow_replaced_shapes(base, detector_config, encoder):
+    detector = replay(base, detector_config, [MOVED], encoder)
+    removal, addition = sorted(detector.tracks.values(), key=lambda t: t.addition)
+    assert detector.shape_distance(removal, addition) is not None
+    seen = addition.shape.points
+    for step in range(20):  # freed shapes' ids are reused by new ones: never a stale distance
+        addition.shape = ChangeShape(seen * [1.0, 1.0, 1.0 + step % 2], 1)
+        expected = shape_distance(removal.shape, addition.shape, detector.shape_config)
+        assert detector.shape_distance(removal, addition) == pytest.approx(expected)

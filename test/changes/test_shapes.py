@@ -12,6 +12,7 @@ from scenemem_ros.changes.shapes import (
     ChangeShape,
     ShapeConfig,
     change_shape,
+    merge_shapes,
     sample_surfaces,
     shape_distance,
 )
@@ -93,3 +94,24 @@ def test_a_different_shape_of_similar_volume_is_far():
     distance = shape_distance(shape_of(table), shape_of(column, shift=(2.0, 2.0)),
                               ShapeConfig())
     assert distance > 0.1
+
+
+def test_a_slot_with_a_non_finite_vertex_is_left_out():
+    table = ((1.0, 1.0, 0.0), (1.8, 1.8, 0.8))
+    slots = slots_of([table, ((1.2, 1.2, 0.1), (1.6, 1.6, 0.5))])
+    slots.vertices[1, 0] = np.nan
+    shape = change_shape(slots, Box(*table), ShapeConfig())
+    assert shape is not None and shape.slots == 1 and np.isfinite(shape.points).all()
+
+
+def test_pooled_looks_keep_the_latest_views_in_equal_shares():
+    config = ShapeConfig(samples=300, views=2)
+    looks = [ChangeShape(np.full((300, 3), float(i)), 1) for i in range(3)]
+    pooled = merge_shapes(looks[0], looks[1], config)
+    assert pooled.views == 2 and len(pooled.points) == 300
+    assert sorted(np.unique(pooled.points[:, 0])) == [0.0, 1.0]
+    assert (pooled.points[:, 0] == 1.0).sum() == 150
+    # a third look pushes the first one out
+    latest = merge_shapes(pooled, looks[2], config)
+    assert latest.views == 2 and sorted(np.unique(latest.points[:, 0])) == [1.0, 2.0]
+    assert (latest.points[:, 0] == 2.0).sum() == 150

@@ -10,12 +10,14 @@ from scenemem_ros.training.move_eval import summarise
 
 
 def test_eval_moves_tells_a_replacement_from_a_move(capsys):
-    # seed 26: a box moved; a box removed and an armchair of similar size added elsewhere
-    assert main(['eval', 'moves', '--seeds', '26', '--threads', '2', '--json']) == 0
+    # seed 38: a shower stall moved; a wheelchair removed and a bar table of similar size
+    # added elsewhere
+    assert main(['eval', 'moves', '--seeds', '38', '--threads', '2', '--json']) == 0
     results = json.loads(capsys.readouterr().out)
     moved, replaced = results['cases']
     assert (moved['kind'], replaced['kind']) == ('moved', 'replaced')
-    assert moved['boxes']['tests_pairing'] and replaced['boxes']['tests_pairing']
+    assert moved['tests_pairing'] and replaced['tests_pairing']
+    assert moved['shapes']['pairs_by_shapes'] == 1 and replaced['shapes']['pairs'] == 0
     # boxes alone: the move is found, and the replacement is taken for one too
     assert moved['boxes']['correct'] and not replaced['boxes']['correct']
     assert replaced['boxes']['moved_overrides'] == 1
@@ -32,9 +34,8 @@ def test_eval_moves_tells_a_replacement_from_a_move(capsys):
 
 def test_rates_count_only_cases_that_test_pairing():
     def case(kind, tests, correct):
-        run = {'tests_pairing': tests, 'correct': correct, 'shape_distance_m': None,
-               'shape_ms_per_frame': 1.0}
-        return {'kind': kind, 'boxes': run, 'shapes': run}
+        run = {'correct': correct, 'shape_distance_m': None, 'shape_ms_per_frame': 1.0}
+        return {'kind': kind, 'tests_pairing': tests, 'boxes': run, 'shapes': run}
 
     summary = summarise([case('moved', True, True), case('moved', False, False),
                          case('replaced', True, False), case('replaced', True, True)])
