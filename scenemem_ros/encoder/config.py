@@ -127,6 +127,10 @@ class EncoderLossConfig:
         active_threshold: existence probability above which a slot counts as active.
         front_margin: slot surface more than this in front of the observed depth is penalised.
         front_cap: the front violation saturates softly at this depth (metres).
+        front_area_weighted: weigh each slot's front penalty by its surface area (from its
+            scale, relative to the frame's existence-weighted mean), as the metric counts
+            area: every slot has the same number of surface samples, so without it a floor
+            slot's in-front surface counts as much as a cup's.
         invalid_is_free: treat pixels without a depth return (after filling single-pixel
             dropouts) as free space up to ``max_depth`` for the front penalty.
         surface_truncation: the surface-to-points term saturates at this distance.
@@ -142,6 +146,7 @@ class EncoderLossConfig:
     active_threshold: float = 0.5
     front_margin: float = 0.03
     front_cap: float = 0.3
+    front_area_weighted: bool = False
     invalid_is_free: bool = True
     surface_truncation: float = 1.0
     chamfer_weight: float = 1.0

@@ -10,6 +10,7 @@ from scenemem_ros.encoder.config import EncoderLossConfig
 from scenemem_ros.encoder.losses import (
     LOSS_KEYS,
     FrameTargets,
+    ellipsoid_area,
     expected_minimum,
     frame_losses,
     free_space_depth,
@@ -125,3 +126,38 @@ def test_a_slot_owning_no_points_is_pushed_to_stop_existing():
     losses['min_share'].backward()
     gradient = output.slots.existence.grad[0]
     assert gradient[0] > 0  # descending lowers slot 0's existence
+
+
+def test_ellipsoid_area_of_a_sphere_and_a_flat_disc():
+    assert float(ellipsoid_area(torch.tensor([2.0, 2.0, 2.0]))) == pytest.approx(
+        4 * torch.pi * 4.0, rel=1e-4)
+    # a flat disc of radius 1: both faces, 2 pi
+    assert float(ellipsoid_area(torch.tensor([1.0, 1.0, 1e-6]))) == pytest.approx(
+        2 * torch.pi, rel=0.02)
+
+
+def test_area_weighting_counts_a_large_slot_in_front_more_than_a_small_one():
+    """Two slots with the same samples in front of the depth: weighted by area, the front term
+    grows with the larger slot's share; unweighted, it does not notice."""
+    model = SlotEncoder(TINY_MODEL)
+    depth = torch.full((1, 24, 32), 2.0)
+    intrinsics = torch.tensor([[[30.0, 0, 15.5], [0, 30.0, 11.5], [0, 0, 1]]])
+    output = model(depth, intrinsics)
+    count = TINY_MODEL.num_slots
+    samples = torch.zeros_like(output.samples)
+    samples[..., 2] = 3.0                      # every slot behind the wall ...
+    samples[:, 0, :, 2] = 1.0                  # ... but slot 0, 1 m in front of it
+    existence = torch.full((1, count), 0.9)
+
+    def front(scale_0: float, weighted: bool) -> float:
+        scale = torch.full((1, count, 3), 0.2)
+        scale[:, 0] = scale_0
+        slots = output.slots._replace(scale=scale, existence=existence)
+        config = EncoderLossConfig(front_area_weighted=weighted)
+        targets = make_targets(depth, intrinsics, config, 10.0)
+        return float(frame_losses(output._replace(samples=samples, slots=slots), targets,
+                                  config)['front'])
+
+    assert front(1.0, False) == pytest.approx(front(0.2, False))
+    assert front(1.0, True) > 3 * front(0.2, True)
+    assert front(0.2, True) == pytest.approx(front(0.2, False), rel=1e-5)
