@@ -140,8 +140,11 @@ class ChangeDetectorNode(Node):
         self._slots = self.create_publisher(MarkerArray, 'slots', 2)
         self._load_timer = self.create_timer(0.0, self._load_once, callback_group=group)
         slot_group = MutuallyExclusiveCallbackGroup()
+        # loaded on the depth group, so never at the same time as the memory (one full test
+        # run with a multi-threaded executor waited over a minute for the memory while both
+        # loaded at once; not reproduced alone, so the cause is only suspected)
         self._encoder_timer = self.create_timer(0.0, self._load_encoder_once,
-                                                callback_group=slot_group)
+                                                callback_group=group)
         # woken when a frame is handed over for encoding (a polling timer woke the executor
         # 50 times a second for nothing: its wait-set rebuilds cost more than the detection)
         self._slot_wanted = self.create_guard_condition(self._encode_latest,
