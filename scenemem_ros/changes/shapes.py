@@ -22,6 +22,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.geometry.sampling import sample_triangles, triangle_areas
 from scenemem_ros.memory.overrides import Box
 
 
@@ -105,18 +106,11 @@ def sample_surfaces(vertices: np.ndarray, faces: np.ndarray, count: int,
     """(S, V, 3) vertices of S meshes sharing (F, 3) faces -> (count, 3) points spread over
     their surfaces by area."""
     triangles = vertices[:, faces].reshape(-1, 3, 3)  # (S * F, 3, 3)
-    area = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0],
-                                         triangles[:, 2] - triangles[:, 0]), axis=1)
-    total = area.sum()
+    areas = triangle_areas(triangles)
+    total = areas.sum()
     if not np.isfinite(total) or total <= 0:
         return np.zeros((0, 3))
-    chosen = rng.choice(len(triangles), size=count, p=area / total)
-    u, v = rng.random(count), rng.random(count)
-    flip = u + v > 1
-    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
-    corners = triangles[chosen]
-    return corners[:, 0] + u[:, None] * (corners[:, 1] - corners[:, 0]) \
-        + v[:, None] * (corners[:, 2] - corners[:, 0])
+    return sample_triangles(triangles, count, rng, areas)
 
 
 def change_shape(slots: SlotSurfaces, box: Box, config: ShapeConfig,

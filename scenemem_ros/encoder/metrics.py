@@ -44,6 +44,7 @@ from scipy.spatial import cKDTree
 
 from scenemem_ros.encoder.errors import EncoderError
 from scenemem_ros.geometry.camera import PinholeCamera
+from scenemem_ros.geometry.sampling import sample_triangles, triangle_areas
 
 TAU = 0.05
 POINTS_REFERENCE = 2048
@@ -98,20 +99,9 @@ def surface_samples(vertices: np.ndarray, faces: np.ndarray, density: float = 40
     chunks, owners = [], []
     for k, mesh in enumerate(vertices):
         corners = mesh[faces]  # (F, 3, 3)
-        areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
-                                              corners[:, 2] - corners[:, 0]), axis=1)
-        total = float(areas.sum())
-        count = int(np.clip(total * density, min_per_slot, max_per_slot))
-        if total <= 0:
-            face = rng.integers(0, len(faces), count)
-        else:
-            face = rng.choice(len(faces), count, p=areas / total)
-        a, b = rng.random(count), rng.random(count)
-        flip = a + b > 1
-        a, b = np.where(flip, 1 - a, a), np.where(flip, 1 - b, b)
-        chosen = corners[face]
-        chunks.append(chosen[:, 0] + a[:, None] * (chosen[:, 1] - chosen[:, 0])
-                      + b[:, None] * (chosen[:, 2] - chosen[:, 0]))
+        areas = triangle_areas(corners)
+        count = int(np.clip(float(areas.sum()) * density, min_per_slot, max_per_slot))
+        chunks.append(sample_triangles(corners, count, rng, areas))
         owners.append(np.full(count, k))
     if not chunks:
         return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
