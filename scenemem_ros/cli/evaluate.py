@@ -82,17 +82,23 @@ def _world_folders(paths: list[Path]) -> list[Path]:
     return folders
 
 
-def run_changes(args: argparse.Namespace) -> int:
+def _detector_config(args: argparse.Namespace) -> Any:
+    """``ChangeDetectorConfig`` from ``--config`` YAML, or the defaults."""
     from scenemem_ros.changes import ChangeDetectorConfig
     from scenemem_ros.config import config_from_dict, read_yaml
+
+    return config_from_dict(ChangeDetectorConfig, read_yaml(args.config)) if args.config \
+        else ChangeDetectorConfig()
+
+
+def run_changes(args: argparse.Namespace) -> int:
     from scenemem_ros.training.change_eval import (
         ChangeEvalConfig,
         changes_table,
         evaluate_changes,
     )
 
-    config = config_from_dict(ChangeDetectorConfig, read_yaml(args.config)) if args.config \
-        else ChangeDetectorConfig()
+    config = _detector_config(args)
     shape_encoder = None
     if not args.no_shapes and config.move_shape_tolerance > 0:
         from scenemem_ros.encoder import EncoderSession
@@ -130,12 +136,9 @@ def register_moves(targets: argparse._SubParsersAction) -> None:
 
 
 def run_moves(args: argparse.Namespace) -> int:
-    from scenemem_ros.changes import ChangeDetectorConfig
-    from scenemem_ros.config import config_from_dict, read_yaml
     from scenemem_ros.training.move_eval import MoveEvalConfig, evaluate_moves, moves_table
 
-    config = config_from_dict(ChangeDetectorConfig, read_yaml(args.config)) if args.config \
-        else ChangeDetectorConfig()
+    config = _detector_config(args)
     eval_config = MoveEvalConfig(seeds=tuple(args.seeds), frames=args.frames,
                                  primitives=args.primitives)
 

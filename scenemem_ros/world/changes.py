@@ -28,6 +28,7 @@ from scenemem_ros.world.furnish import (
     rotated_rect,
     usable_entries,
 )
+from scenemem_ros.world.furniture import CatalogueEntry
 from scenemem_ros.world.generate import check_seed
 from scenemem_ros.world.layout import (
     ROOM_KINDS,
@@ -200,12 +201,19 @@ def move_object(world: World, rng: np.random.Generator) -> tuple[World, ChangeRe
     raise WorldError('object_moved found no object with a free spot to move to')
 
 
+def _placeable_entries(world: World) -> tuple[CatalogueEntry, ...]:
+    """Catalogue pieces a change may put down (none for a primitives-only world)."""
+    furniture = world.config.furniture
+    if furniture.source == 'primitives':
+        return ()
+    categories = tuple(sorted({c for cs in ROOM_CATEGORIES.values() for c in cs}))
+    return usable_entries(furniture, categories, 2.0)
+
+
 def add_object(world: World, rng: np.random.Generator) -> tuple[World, ChangeRecord]:
     """A new object (catalogue piece or primitive, per the world's furniture config)."""
     furniture = world.config.furniture
-    categories = tuple(sorted({c for cs in ROOM_CATEGORIES.values() for c in cs}))
-    entries = () if furniture.source == 'primitives' else usable_entries(furniture, categories,
-                                                                          2.0)
+    entries = _placeable_entries(world)
     for _ in range(10):
         model: ObjectModel = pick_model(rng, furniture, entries)
         spot = _find_spot(world, rng, model.footprint, [])
@@ -229,9 +237,7 @@ def replace_object(world: World, rng: np.random.Generator, max_volume_ratio: flo
     records (removed, added).
     """
     furniture = world.config.furniture
-    categories = tuple(sorted({c for cs in ROOM_CATEGORIES.values() for c in cs}))
-    entries = () if furniture.source == 'primitives' else usable_entries(furniture, categories,
-                                                                          2.0)
+    entries = _placeable_entries(world)
     objects = list(world.objects)
     if not objects:
         raise WorldError('replace_object needs a world with at least one object')
