@@ -127,6 +127,9 @@ class EncoderLossConfig:
         active_threshold: existence probability above which a slot counts as active.
         front_margin: slot surface more than this in front of the observed depth is penalised.
         front_cap: the front violation saturates softly at this depth (metres).
+        front_lookup: how the front test reads the observed depth at a sample's projection:
+            'nearest' pixel (gradient along the camera axis only) or 'bilinear' (also a
+            gradient across the image, towards where the observed surface is nearer).
         front_area_weighted: weigh each slot's front penalty by its surface area (from its
             scale, relative to the frame's existence-weighted mean), as the metric counts
             area: every slot has the same number of surface samples, so without it a floor
@@ -146,12 +149,13 @@ class EncoderLossConfig:
     active_threshold: float = 0.5
     front_margin: float = 0.03
     front_cap: float = 0.3
+    front_lookup: str = 'bilinear'
     front_area_weighted: bool = False
     invalid_is_free: bool = True
     surface_truncation: float = 1.0
     chamfer_weight: float = 1.0
     min_share_weight: float = 0.5
-    front_weight: float = 10.0
+    front_weight: float = 7.0
     laplacian_weight: float = 0.5
     edge_weight: float = 0.5
     surface_weight: float = 2.0
@@ -163,6 +167,8 @@ class EncoderLossConfig:
                  'one of 1, 3, 4, 6')
         _require(0 <= self.min_point_share < 1, self, 'min_point_share', 'in [0, 1)')
         _require(0 < self.active_threshold < 1, self, 'active_threshold', 'in (0, 1)')
+        _require(self.front_lookup in ('nearest', 'bilinear'), self, 'front_lookup',
+                 "'nearest' or 'bilinear'")
         _non_negative(self, 'front_margin', 'chamfer_weight', 'min_share_weight', 'front_weight',
                       'laplacian_weight', 'edge_weight', 'surface_weight')
 

@@ -97,10 +97,17 @@ def free_space_depth(depth: torch.Tensor, invalid_is_free: bool, max_depth: floa
 
 
 def front_violation(samples: torch.Tensor, free_depth: torch.Tensor, intrinsics: torch.Tensor,
-                    margin: float) -> torch.Tensor:
+                    margin: float, lookup: str = 'nearest') -> torch.Tensor:
     """(B, K, S, 3) camera-frame samples, (B, H, W) free-space depth, (B, 3, 3) K ->
     (B, K, S) metres by which each sample lies in front of the depth beyond ``margin`` (0 for
-    samples outside the image, behind the camera plane or over unknown pixels)."""
+    samples outside the image, behind the camera plane or over unknown pixels).
+
+    ``lookup`` 'nearest' reads the depth at the nearest pixel: the violation then has a
+    gradient along the camera axis only. 'bilinear' interpolates between the four pixels
+    around the projection (where all four are known), so the violation also depends on where
+    the sample projects: at grazing incidence a sample a little above a floor is far in front
+    along its ray, and the short way out of free space is down onto the floor, a direction
+    only the interpolated depth's image gradient points along."""
     batch, height, width = free_depth.shape
     k = intrinsics.to(samples.dtype)
     z = samples[..., 2]
@@ -110,11 +117,46 @@ def front_violation(samples: torch.Tensor, free_depth: torch.Tensor, intrinsics:
     col = torch.round(u.detach()).long()
     row = torch.round(v.detach()).long()
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height) & (z > MIN_SAMPLE_DEPTH)
-    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).reshape(batch, -1)
-    observed = torch.gather(free_depth.reshape(batch, -1), 1, flat).view_as(z)
+    observed = _depth_at(free_depth, row, col).view_as(z)
+    if lookup == 'bilinear':
+        smooth, smooth_known = _bilinear_depth(free_depth, u, v)
+        use = smooth_known & (z > MIN_SAMPLE_DEPTH)
+        observed = torch.where(use, smooth, observed)
     known = inside & torch.isfinite(observed)
     gap = torch.where(known, observed, z) - z - margin
     return torch.where(known, F.relu(gap), torch.zeros_like(gap))
+
+
+def _depth_at(free_depth: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) depth, (B, ...) integer pixel rows and columns -> (B, M) depths (indices
+    clamped into the image)."""
+    batch, height, width = free_depth.shape
+    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).reshape(batch, -1)
+    return torch.gather(free_depth.reshape(batch, -1), 1, flat)
+
+
+def _bilinear_depth(free_depth: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, H, W) depth, (B, ...) pixel coordinates (centres at integers) -> depth interpolated
+    between the four surrounding pixels (differentiable in u, v; 0 where not known) and
+    whether all four lie in the image and are known."""
+    height, width = free_depth.shape[1:]
+    col = torch.floor(u.detach())
+    row = torch.floor(v.detach())
+    du, dv = u - col, v - row
+    col_i, row_i = col.long(), row.long()
+    inside = (col_i >= 0) & (col_i + 1 < width) & (row_i >= 0) & (row_i + 1 < height)
+    corners = [_depth_at(free_depth, row_i + dr, col_i + dc).view_as(u)
+               for dr in (0, 1) for dc in (0, 1)]
+    known = inside
+    for corner in corners:
+        known = known & torch.isfinite(corner)
+    top_left, top_right, bottom_left, bottom_right = (
+        torch.nan_to_num(c, nan=0.0, posinf=0.0, neginf=0.0) for c in corners)
+    top = (1 - du) * top_left + du * top_right
+    bottom = (1 - du) * bottom_left + du * bottom_right
+    value = (1 - dv) * top + dv * bottom
+    return torch.where(known, value, torch.zeros_like(value)), known
 
 
 def ellipsoid_area(scale: torch.Tensor) -> torch.Tensor:
@@ -180,7 +222,7 @@ def frame_losses(output: SlotOutput, targets: FrameTargets, config: EncoderLossC
     weight = existence.detach().unsqueeze(-1) * has_points
 
     violation = front_violation(samples, targets.free_depth, targets.intrinsics,
-                                config.front_margin)
+                                config.front_margin, config.front_lookup)
     in_front = (violation > 0).to(back.dtype)
     capped = config.front_cap * torch.tanh(violation / config.front_cap)
     capped_back = back.clamp_max(config.front_cap)

@@ -90,6 +90,51 @@ def test_front_violation_by_hand():
     torch.testing.assert_close(violation[0, 0], torch.tensor([0.95, 0.0, 0.0, 0.0, 0.0]))
 
 
+def _floor_depth(height: int = 120, width: int = 160, focal: float = 100.0):
+    """A floor 1 m below a camera looking along it (y points down): depth 1 / ray slope."""
+    intrinsics = torch.tensor([[[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]]],
+                              dtype=torch.float64)
+    slope = (torch.arange(height, dtype=torch.float64).view(-1, 1) - height / 2) / focal
+    depth = torch.where(slope > 0, 1.0 / slope.clamp_min(1e-9), torch.tensor(float('nan')))
+    return depth.expand(height, width).clamp(max=20.0).unsqueeze(0).contiguous(), intrinsics
+
+
+def test_bilinear_front_lookup_points_a_grazing_sample_down_onto_the_floor():
+    depth, intrinsics = _floor_depth()
+    above_floor = torch.tensor([[[[0.1, 0.97, 5.0]]]], dtype=torch.float64, requires_grad=True)
+    nearest = front_violation(above_floor, depth, intrinsics, 0.03, 'nearest')
+    nearest.sum().backward()
+    assert float(nearest.detach()) > 0
+    # the pixel lookup only says "move away from the camera"
+    torch.testing.assert_close(above_floor.grad, torch.tensor([[[[0.0, 0.0, -1.0]]]],
+                                                             dtype=torch.float64))
+    above_floor.grad = None
+    bilinear = front_violation(above_floor, depth, intrinsics, 0.03, 'bilinear')
+    bilinear.sum().backward()
+    assert float(bilinear.detach()) > 0
+    grad = above_floor.grad[0, 0, 0]
+    # moving down (+y) onto the floor is now the steepest way out of the seen-free space
+    assert float(grad[1]) < -1.0
+    assert abs(float(grad[1])) > 10 * abs(float(grad[2]))
+
+
+def test_bilinear_front_lookup_agrees_at_pixel_centres_and_falls_back_near_unknown_pixels():
+    free = torch.full((1, 4, 4), 2.0, dtype=torch.float64)
+    free[0, 0, 3] = float('nan')
+    intrinsics = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1]]], dtype=torch.float64)
+    samples = torch.tensor([[[[1.0, 1.0, 1.0],      # on pixel (1, 1): all neighbours known
+                              [2.6, 0.0, 1.0],      # between pixels (0, 2) and (0, 3): unknown
+                              [3.0, 3.0, 1.0]]]],   # last row and column: no 2 x 2 block
+                           dtype=torch.float64)
+    for lookup in ('nearest', 'bilinear'):
+        violation = front_violation(samples, free, intrinsics, 0.05, lookup)
+        # nearest pixel (0, 3) is unknown -> 0; the others fall back to the nearest pixel
+        torch.testing.assert_close(violation[0, 0], torch.tensor([0.95, 0.0, 0.95],
+                                                                 dtype=torch.float64))
+    with pytest.raises(ValueError, match='front_lookup'):
+        EncoderLossConfig(front_lookup='cubic')
+
+
 def test_frame_losses_are_a_named_dict_of_finite_scalars(tiny_bank):
     torch.manual_seed(0)
     model = SlotEncoder(TINY_MODEL)
