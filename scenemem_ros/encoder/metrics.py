@@ -27,8 +27,12 @@ Definitions (shared by ``scenemem eval encoder``, the benchmark and the tests):
 * **Front share against the true surface** (synthetic frames, which know their noise-free
   depth): the front share with the true depth in place of the sensor's. Sensor noise alone
   puts true surface in front of the sensor depth (with sigma = 0.002 z^2 the held-out frames'
-  true visible surface scores ~5.6 % against their noisy depth), so only this form can tell
+  true visible surface scores ~7 % against their noisy depth), so only this form can tell
   a reconstruction apart from the noise below a few percent. NaN when no true depth is given.
+* **Noise floor of the front share** (``noise_floor_front_share``): the front share, against
+  the sensor depth, of the true visible surface itself (the noise-free depth map meshed
+  pixel to pixel, no faces across occluding edges, sampled by area like the slots): what a
+  perfect reconstruction of what the camera saw would score in the first form.
 * **Ownership**: each depth point belongs to the active slot of its nearest sample;
   ``min_points_per_2048`` is the smallest number of points an active slot owns, rescaled to a
   frame of 2048 points (the loss's sample size), and ``starved_slots`` counts active slots
@@ -139,6 +143,55 @@ def _front_and_visible(samples: np.ndarray, camera: PinholeCamera, depth: np.nda
     observed, z = _project(samples, camera, _filled_depth(np.asarray(depth, np.float64)))
     known = np.isfinite(observed)
     return known & (z < observed - tau), known & (z <= observed + tau)
+
+
+def depth_surface_mesh(depth: np.ndarray, camera: PinholeCamera, max_depth: float = np.inf,
+                       max_jump: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) depth -> (H * W, 3) camera-frame vertices (one per pixel, NaN where invalid) and
+    (F, 3) faces: two triangles per 2 x 2 block of valid pixels whose depths differ by at most
+    ``max_jump`` of the smallest of them (no faces across occluding edges)."""
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.shape != (camera.height, camera.width):
+        raise EncoderError(f'depth shape {depth.shape} does not match the camera '
+                           f'{camera.height}x{camera.width}')
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
+    z = np.where(valid, depth, np.nan)
+    v, u = np.mgrid[0:camera.height, 0:camera.width]
+    vertices = np.stack([(u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z],
+                        -1).reshape(-1, 3)
+    corners = np.stack([z[:-1, :-1], z[:-1, 1:], z[1:, :-1], z[1:, 1:]])  # (4, H-1, W-1)
+    with np.errstate(invalid='ignore'):
+        low, high = np.min(corners, axis=0), np.max(corners, axis=0)
+        blocks = np.isfinite(low) & np.isfinite(high) & (high - low <= max_jump * low)
+    rows, cols = np.nonzero(blocks)
+    top_left = rows * camera.width + cols
+    top_right, bottom_left = top_left + 1, top_left + camera.width
+    bottom_right = bottom_left + 1
+    faces = np.concatenate([np.stack([top_left, bottom_left, top_right], 1),
+                            np.stack([top_right, bottom_left, bottom_right], 1)])
+    return vertices, faces
+
+
+def noise_floor_front_share(depth: np.ndarray, true_depth: np.ndarray, camera: PinholeCamera,
+                            tau: float = TAU, max_depth: float = 10.0,
+                            density: float = 40000.0, max_samples: int = 400_000,
+                            seed: int = 0) -> float:
+    """(H, W) sensor depth and its (H, W) noise-free depth -> the share of the true visible
+    surface (sampled by area, at most ``max_samples`` points) that lies more than ``tau`` in
+    front of the sensor depth along the ray: the front share's floor for a perfect
+    reconstruction."""
+    if np.shape(true_depth) != np.shape(depth):
+        raise EncoderError(f'true depth shape {np.shape(true_depth)} does not match the depth '
+                           f'{np.shape(depth)}')
+    vertices, faces = depth_surface_mesh(true_depth, camera, max_depth)
+    if len(faces) == 0:
+        raise EncoderError('the true depth has no surface to measure the noise floor on')
+    corners = vertices[faces]
+    areas = triangle_areas(corners)
+    count = int(np.clip(float(areas.sum()) * density, 1, max_samples))
+    samples = sample_triangles(corners, count, np.random.default_rng(seed), areas)
+    return float(_front_and_visible(samples, camera, depth, tau)[0].mean())
 
 
 def evaluate_frame(depth: np.ndarray, camera: PinholeCamera, vertices: np.ndarray,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from scenemem_ros.data.frame import Frame
-from scenemem_ros.encoder.metrics import FrameMetrics, evaluate_frame
+from scenemem_ros.encoder.metrics import FrameMetrics, evaluate_frame, noise_floor_front_share
 from scenemem_ros.encoder.model import parameter_count
 from scenemem_ros.encoder.sequence import identity_consistency, slot_labels
 from scenemem_ros.encoder.session import EncoderSession, default_model_path
@@ -183,6 +183,12 @@ def evaluate_encoder(model: Path | None = None, worlds: int = 6, frames_per_worl
                               'model_bytes': path.stat().st_size,
                               'held_out_first_seed': first_seed, 'image': '320x240'}
     result.update(_summary(amortised, amortised_s))
+    floors = [noise_floor_front_share(frame.depth, truth, frame.camera,
+                                      max_depth=session.model.config.max_depth)
+              for frame, truth in zip(frames, truths, strict=True)
+              if truth is not None and frame.depth is not None]
+    # what the true visible surface itself scores in the first front-share form
+    result['front_surface_share_noise_floor'] = float(np.mean(floors)) if floors else None
     result['fps_cpu'] = _fps(path, frames[:4], 'cpu', threads)
     result['fps_gpu'] = _fps(path, frames[:4], 'cuda', None) if torch.cuda.is_available() \
         else None
@@ -233,6 +239,10 @@ def encoder_table(result: dict[str, Any]) -> str:
             value = figures.get(key)
             cells.append(f'{value:>22.3f}' if isinstance(value, float) else f'{value!s:>22}')
         lines.append(f'{key:>24}' + ''.join(cells))
+    if result.get('front_surface_share_noise_floor') is not None:
+        # the true visible surface against the sensor depth: what a perfect reconstruction scores
+        lines.append(f'{"front_share_noise_floor":>24}'
+                     f'{result["front_surface_share_noise_floor"]:>22.3f}')
     lines.append(f'{"fps_cpu":>24}{result["fps_cpu"]:>22.1f}')
     if result.get('fps_gpu'):
         lines.append(f'{"fps_gpu":>24}{result["fps_gpu"]:>22.1f}')

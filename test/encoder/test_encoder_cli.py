@@ -41,6 +41,9 @@ def test_eval_json_has_the_issue_keys(trained, capsys, tmp_path):
     assert result['fps_cpu'] > 0 and result['frames'] == 1
     assert REQUIRED_KEYS - {'fps_cpu'} <= set(result['refined'])
     assert 'identity_consistency' in result
+    # synthetic frames know their true depth: the front share's floor is measured on them
+    assert 0.0 <= result['front_surface_share_noise_floor'] <= 1.0
+    assert 0.0 <= result['front_surface_share_true'] <= 1.0
     assert picture.stat().st_size > 10_000
 
 

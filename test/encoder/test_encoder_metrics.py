@@ -1,11 +1,17 @@
-"""Evaluation metrics: Chamfer-L1, F-score@5cm, front share, ownership."""
+"""Evaluation metrics: Chamfer-L1, F-score@5cm, front share (and its noise floor), ownership."""
 
 import numpy as np
 import pytest
 
 from scenemem_ros.encoder.errors import EncoderError
 from scenemem_ros.encoder.icosphere import icosphere
-from scenemem_ros.encoder.metrics import depth_points, evaluate_frame, surface_samples
+from scenemem_ros.encoder.metrics import (
+    depth_points,
+    depth_surface_mesh,
+    evaluate_frame,
+    noise_floor_front_share,
+    surface_samples,
+)
 from scenemem_ros.geometry.camera import PinholeCamera
 
 CAMERA = PinholeCamera.from_fov(64, 48, 60.0)
@@ -74,6 +80,34 @@ def test_noise_puts_a_true_surface_in_front_of_the_sensor_depth_but_not_of_the_t
     with pytest.raises(EncoderError, match='true depth shape'):
         evaluate_frame(noisy, CAMERA, sheet(2.0), faces, np.array([0.9]),
                        true_depth=wall(2.0)[:10])
+
+
+def test_depth_surface_mesh_joins_neighbouring_pixels_but_not_across_occluding_edges():
+    depth = wall(2.0)
+    vertices, faces = depth_surface_mesh(depth, CAMERA)
+    assert vertices.shape == (CAMERA.height * CAMERA.width, 3)
+    assert len(faces) == 2 * (CAMERA.height - 1) * (CAMERA.width - 1)
+    np.testing.assert_allclose(vertices[faces][..., 2], 2.0)
+    depth[:, CAMERA.width // 2:] = 4.0  # a step: the column of blocks across it has no faces
+    depth[0, 0] = np.nan
+    _, split = depth_surface_mesh(depth, CAMERA)
+    assert len(split) == 2 * (CAMERA.height - 1) * (CAMERA.width - 2) - 2
+    with pytest.raises(EncoderError, match='does not match the camera'):
+        depth_surface_mesh(depth[:10], CAMERA)
+
+
+def test_noise_floor_is_the_true_surface_in_front_of_the_sensor_depth():
+    truth = wall(2.0)
+    assert noise_floor_front_share(truth, truth, CAMERA) == 0.0
+    sensor = truth.copy()
+    sensor[:, :CAMERA.width // 4] += 0.2  # the sensor reads 20 cm too far on a quarter
+    assert noise_floor_front_share(sensor, truth, CAMERA) == pytest.approx(0.25, abs=0.03)
+    sensor[:, :CAMERA.width // 4] = truth[:, :CAMERA.width // 4] + 0.03  # within tau
+    assert noise_floor_front_share(sensor, truth, CAMERA) == 0.0
+    with pytest.raises(EncoderError, match='true depth shape'):
+        noise_floor_front_share(sensor, truth[:10], CAMERA)
+    with pytest.raises(EncoderError, match='no surface'):
+        noise_floor_front_share(sensor, np.full_like(truth, np.nan), CAMERA)
 
 
 def test_chamfer_is_the_mean_and_median_distance_to_the_nearest_sample():
