@@ -78,15 +78,22 @@ class FrameMetrics:
         return asdict(self)
 
 
-def depth_points(depth: np.ndarray, camera: PinholeCamera, max_depth: float = np.inf
-                 ) -> np.ndarray:
-    """(H, W) depth -> (N, 3) float64 camera-frame points of the valid pixels."""
+def _valid_depth(depth: np.ndarray, camera: PinholeCamera, max_depth: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) depth -> the float64 depth and (H, W) bool valid pixels (finite, > 0, <=
+    max_depth); a depth whose shape is not the camera's is an ``EncoderError``."""
     depth = np.asarray(depth, dtype=np.float64)
     if depth.shape != (camera.height, camera.width):
         raise EncoderError(f'depth shape {depth.shape} does not match the camera '
                            f'{camera.height}x{camera.width}')
     with np.errstate(invalid='ignore'):
-        valid = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
+        return depth, np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
+
+
+def depth_points(depth: np.ndarray, camera: PinholeCamera, max_depth: float = np.inf
+                 ) -> np.ndarray:
+    """(H, W) depth -> (N, 3) float64 camera-frame points of the valid pixels."""
+    depth, valid = _valid_depth(depth, camera, max_depth)
     v, u = np.nonzero(valid)
     z = depth[v, u]
     return np.stack([(u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z], 1)
@@ -150,12 +157,7 @@ def depth_surface_mesh(depth: np.ndarray, camera: PinholeCamera, max_depth: floa
     """(H, W) depth -> (H * W, 3) camera-frame vertices (one per pixel, NaN where invalid) and
     (F, 3) faces: two triangles per 2 x 2 block of valid pixels whose depths differ by at most
     ``max_jump`` of the smallest of them (no faces across occluding edges)."""
-    depth = np.asarray(depth, dtype=np.float64)
-    if depth.shape != (camera.height, camera.width):
-        raise EncoderError(f'depth shape {depth.shape} does not match the camera '
-                           f'{camera.height}x{camera.width}')
-    with np.errstate(invalid='ignore'):
-        valid = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
+    depth, valid = _valid_depth(depth, camera, max_depth)
     z = np.where(valid, depth, np.nan)
     v, u = np.mgrid[0:camera.height, 0:camera.width]
     vertices = np.stack([(u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z],
